@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod identity;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+// The public surface, in one block.
+pub use identity::svid;
+pub use identity::{
+    IdError, Identity, LinkerdId, LinkerdIdError, MAX_ID_LEN, MAX_TRUST_DOMAIN_LEN, PeerIdentity,
+    SpiffeId, SvidError, TrustDomain, Unauthenticated,
+};
