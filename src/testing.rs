@@ -260,6 +260,23 @@ impl TestCa {
         self.issue_params(params)
     }
 
+    /// Issues a valid SVID for `spiffe_id` that also carries DNS SANs (e.g. `localhost`,
+    /// for clients such as curl that check the server's hostname).
+    ///
+    /// # Errors
+    /// [`TestCaError::Rcgen`] if a name is not IA5 text or signing fails.
+    pub fn issue_with_dns_sans(
+        &self,
+        spiffe_id: &str,
+        dns_names: &[&str],
+    ) -> Result<TestSvid, TestCaError> {
+        let mut params = self.leaf_params(spiffe_id)?;
+        for name in dns_names {
+            params.subject_alt_names.push(dns_san(name)?);
+        }
+        self.issue_params(params)
+    }
+
     /// Issues a valid SVID whose validity runs from `not_before` to `not_after`.
     ///
     /// # Errors

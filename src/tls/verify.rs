@@ -79,7 +79,11 @@ fn map_webpki(
 ) -> TlsError {
     let id = id.clone();
     match err {
-        webpki::Error::UnknownIssuer => TlsError::UntrustedCa { id },
+        // A signature that no trusted key made is an untrusted issuer too (e.g. a rogue
+        // CA that copies a trusted root's name).
+        webpki::Error::UnknownIssuer | webpki::Error::InvalidSignatureForPublicKey => {
+            TlsError::UntrustedCa { id }
+        }
         webpki::Error::CertExpired { .. } => TlsError::Expired { id },
         webpki::Error::CertNotValidYet { .. } => TlsError::NotYetValid { id },
         webpki::Error::CertRevoked => TlsError::Revoked { id },
