@@ -293,6 +293,40 @@ impl TestCa {
         self.issue_params(params)
     }
 
+    /// A CRL signed by this CA that revokes `revoked`, as PEM (valid for a day).
+    ///
+    /// # Errors
+    /// [`TestCaError::Rcgen`] if a certificate cannot be parsed or signing fails.
+    pub fn crl_pem(&self, revoked: &[&TestSvid]) -> Result<String, TestCaError> {
+        use x509_cert::der::Decode as _;
+        let now = OffsetDateTime::now_utc();
+        let mut revoked_certs = Vec::with_capacity(revoked.len());
+        for svid in revoked {
+            let cert = x509_cert::Certificate::from_der(svid.leaf_der())
+                .map_err(|_| rcgen::Error::CouldNotParseCertificate)?;
+            revoked_certs.push(rcgen::RevokedCertParams {
+                serial_number: cert
+                    .tbs_certificate
+                    .serial_number
+                    .as_bytes()
+                    .to_vec()
+                    .into(),
+                revocation_time: now - Duration::minutes(5),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            });
+        }
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - Duration::minutes(5),
+            next_update: now + Duration::days(1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer())?.pem()?)
+    }
+
     fn leaf_params(&self, spiffe_id: &str) -> Result<CertificateParams, TestCaError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();

@@ -48,7 +48,10 @@ pub fn server_source(ca: &TestCa) -> TlsSource {
 /// the channel, and on success writes `hello <peer>\n` and closes.
 pub async fn spawn_server(
     acceptor: MtlsAcceptor,
-) -> (SocketAddr, mpsc::UnboundedReceiver<Result<PeerIdentity, TlsError>>) {
+) -> (
+    SocketAddr,
+    mpsc::UnboundedReceiver<Result<PeerIdentity, TlsError>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
