@@ -4,8 +4,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod identity;
+mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 // The public surface, in one block.
 pub use identity::svid;
@@ -13,3 +15,7 @@ pub use identity::{
     IdError, Identity, LinkerdId, LinkerdIdError, MAX_ID_LEN, MAX_TRUST_DOMAIN_LEN, PeerIdentity,
     SpiffeId, SvidError, TrustDomain, Unauthenticated,
 };
+#[cfg(feature = "axum")]
+pub use server::{MissingPeerIdentity, MtlsListener};
+pub use server::{serve, serve_with_graceful_shutdown};
+pub use tls::{MtlsAcceptor, MtlsConnector, TlsError};

@@ -260,6 +260,23 @@ impl TestCa {
         self.issue_params(params)
     }
 
+    /// Issues a valid SVID for `spiffe_id` that also carries DNS SANs (e.g. `localhost`,
+    /// for clients such as curl that check the server's hostname).
+    ///
+    /// # Errors
+    /// [`TestCaError::Rcgen`] if a name is not IA5 text or signing fails.
+    pub fn issue_with_dns_sans(
+        &self,
+        spiffe_id: &str,
+        dns_names: &[&str],
+    ) -> Result<TestSvid, TestCaError> {
+        let mut params = self.leaf_params(spiffe_id)?;
+        for name in dns_names {
+            params.subject_alt_names.push(dns_san(name)?);
+        }
+        self.issue_params(params)
+    }
+
     /// Issues a valid SVID whose validity runs from `not_before` to `not_after`.
     ///
     /// # Errors
@@ -274,6 +291,40 @@ impl TestCa {
         params.not_before = not_before;
         params.not_after = not_after;
         self.issue_params(params)
+    }
+
+    /// A CRL signed by this CA that revokes `revoked`, as PEM (valid for a day).
+    ///
+    /// # Errors
+    /// [`TestCaError::Rcgen`] if a certificate cannot be parsed or signing fails.
+    pub fn crl_pem(&self, revoked: &[&TestSvid]) -> Result<String, TestCaError> {
+        use x509_cert::der::Decode as _;
+        let now = OffsetDateTime::now_utc();
+        let mut revoked_certs = Vec::with_capacity(revoked.len());
+        for svid in revoked {
+            let cert = x509_cert::Certificate::from_der(svid.leaf_der())
+                .map_err(|_| rcgen::Error::CouldNotParseCertificate)?;
+            revoked_certs.push(rcgen::RevokedCertParams {
+                serial_number: cert
+                    .tbs_certificate
+                    .serial_number
+                    .as_bytes()
+                    .to_vec()
+                    .into(),
+                revocation_time: now - Duration::minutes(5),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            });
+        }
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now - Duration::minutes(5),
+            next_update: now + Duration::days(1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer())?.pem()?)
     }
 
     fn leaf_params(&self, spiffe_id: &str) -> Result<CertificateParams, TestCaError> {

@@ -1,0 +1,253 @@
+//! [`serve`]: an HTTP/1.1 + HTTP/2 server over [`MtlsAcceptor`], with each request
+//! carrying its connection's [`PeerIdentity`].
+//!
+//! ```no_run
+//! # async fn demo(acceptor: meshless::tls::MtlsAcceptor) -> std::io::Result<()> {
+//! use http::{Request, Response};
+//! use hyper::body::Incoming;
+//! use meshless::PeerIdentity;
+//!
+//! let service = tower::service_fn(|req: Request<Incoming>| async move {
+//!     let peer = req.extensions().get::<PeerIdentity>().cloned();
+//!     Ok::<_, std::convert::Infallible>(Response::new(format!("hello {peer:?}")))
+//! });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! meshless::serve(listener, acceptor, service).await
+//! # }
+//! ```
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower_service::Service;
+
+use crate::PeerIdentity;
+use crate::tls::MtlsAcceptor;
+
+#[cfg(feature = "axum")]
+mod axum;
+#[cfg(feature = "axum")]
+pub use self::axum::{MissingPeerIdentity, MtlsListener};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Serves `service` on `listener` over `acceptor` until the returned future is
+/// dropped. See [`serve_with_graceful_shutdown`] for a clean stop.
+///
+/// Each connection's handshake runs in its own task, so a client that never finishes
+/// its handshake delays nobody (and is closed at the acceptor's handshake timeout).
+/// HTTP/1.1 and HTTP/2 are served by hyper-util's auto builder; every request carries
+/// the connection's [`PeerIdentity`] in its extensions. Accept errors (such as running
+/// out of file descriptors) are logged and retried with a backoff of up to one second.
+///
+/// # Errors
+/// None in practice: accept errors are retried, connection errors end only their
+/// connection.
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    acceptor: MtlsAcceptor,
+    service: S,
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    run(listener, acceptor, service, std::future::pending()).await
+}
+
+/// Like [`serve`], until `signal` completes; then stops accepting, lets in-flight
+/// requests finish (HTTP/1.1 connections close after their current response, HTTP/2
+/// connections get a GOAWAY), abandons unfinished handshakes, and returns once every
+/// connection is closed. Bound the drain with a timeout around this future if needed.
+///
+/// # Errors
+/// As [`serve`].
+pub async fn serve_with_graceful_shutdown<S, B, F>(
+    listener: TcpListener,
+    acceptor: MtlsAcceptor,
+    service: S,
+    signal: F,
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send,
+{
+    run(listener, acceptor, service, signal).await
+}
+
+async fn run<S, B, F>(
+    listener: TcpListener,
+    acceptor: MtlsAcceptor,
+    service: S,
+    signal: F,
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    F: Future<Output = ()> + Send,
+{
+    let (shutdown_tx, shutdown_rx) = watch::channel(());
+    let (alive_tx, alive_rx) = watch::channel(());
+    let mut backoff = Backoff::default();
+    tokio::pin!(signal);
+    loop {
+        let (tcp, _) = tokio::select! {
+            conn = accept_tcp(&listener, &mut backoff) => conn,
+            () = &mut signal => break,
+        };
+        let task = ConnTask {
+            acceptor: acceptor.clone(),
+            shutdown: shutdown_rx.clone(),
+            _alive: alive_rx.clone(),
+        };
+        tokio::spawn(task.run(tcp, service.clone()));
+    }
+    drop(listener);
+    tracing::debug!(target: "meshless::server", "shutting down: draining connections");
+    let _ = shutdown_tx.send(());
+    drop(alive_rx);
+    alive_tx.closed().await;
+    Ok(())
+}
+
+struct ConnTask {
+    acceptor: MtlsAcceptor,
+    shutdown: watch::Receiver<()>,
+    /// Dropped when the connection ends; shutdown waits for all of these.
+    _alive: watch::Receiver<()>,
+}
+
+impl ConnTask {
+    async fn run<S, B>(mut self, tcp: TcpStream, service: S)
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let _ = tcp.set_nodelay(true);
+        let accepted = tokio::select! {
+            accepted = self.acceptor.accept(tcp) => accepted,
+            _ = self.shutdown.changed() => return,
+        };
+        // Refusals are logged by the acceptor.
+        let Ok((stream, peer)) = accepted else {
+            return;
+        };
+        let service = TowerToHyperService::new(AddPeer {
+            inner: service,
+            peer,
+        });
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            _ = self.shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(target: "meshless::server", error = %err, "connection ended with an error");
+        }
+    }
+}
+
+/// Puts the connection's [`PeerIdentity`] into every request's extensions.
+#[derive(Clone)]
+struct AddPeer<S> {
+    inner: S,
+    peer: PeerIdentity,
+}
+
+impl<S, B> Service<Request<B>> for AddPeer<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> S::Future {
+        req.extensions_mut().insert(self.peer.clone());
+        self.inner.call(req)
+    }
+}
+
+/// Exponential backoff for accept errors (EMFILE and friends), 5 ms to 1 s.
+#[derive(Debug)]
+pub(crate) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(5))
+    }
+}
+
+/// Accepts the next TCP connection, retrying errors: a connection-level error (the peer
+/// gave up before we accepted) at once, a resource error (out of file descriptors,
+/// memory) after a growing pause, so the loop neither spins nor exits.
+pub(crate) async fn accept_tcp(
+    listener: &TcpListener,
+    backoff: &mut Backoff,
+) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(conn) => {
+                *backoff = Backoff::default();
+                return conn;
+            }
+            Err(err) if is_connection_error(&err) => continue,
+            Err(err) => {
+                tracing::warn!(
+                    target: "meshless::server",
+                    error = %err,
+                    retry_in = ?backoff.0,
+                    "accept failed"
+                );
+                tokio::time::sleep(backoff.0).await;
+                backoff.0 = (backoff.0 * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

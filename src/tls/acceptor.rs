@@ -1,0 +1,245 @@
+//! [`MtlsAcceptor`]: the server side of mutual TLS, strict or permissive.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::server::{NoServerSessionStorage, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use super::{MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_alpn, provider};
+use crate::svid::validate_leaf;
+use crate::{PeerIdentity, Unauthenticated};
+
+/// The first byte of a TLS record carrying a handshake message (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// Accepts TCP connections as mutual TLS and proves each peer's SPIFFE ID.
+///
+/// Strict by default: a client must present a valid X.509-SVID of a trust domain we
+/// have a bundle for. [`MtlsAcceptorBuilder::permissive`] additionally serves peers
+/// that do not speak TLS at all, as [`Unauthenticated::Plaintext`] (policy decides).
+///
+/// Cloning is cheap; clones share configuration and the handshake bound.
+#[derive(Clone)]
+pub struct MtlsAcceptor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tls: TlsAcceptor,
+    permissive: bool,
+    timeout: Duration,
+    handshakes: Semaphore,
+}
+
+impl fmt::Debug for MtlsAcceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MtlsAcceptor")
+            .field("permissive", &self.inner.permissive)
+            .field("handshake_timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`MtlsAcceptor`].
+#[derive(Debug)]
+#[must_use]
+pub struct MtlsAcceptorBuilder {
+    source: TlsSource,
+    permissive: bool,
+    timeout: Duration,
+    max_handshakes: usize,
+    alpn: Vec<Vec<u8>>,
+}
+
+impl MtlsAcceptorBuilder {
+    /// Also accept plaintext: a connection whose first byte is not a TLS handshake
+    /// record is served without TLS and its peer is
+    /// [`Unauthenticated::Plaintext`]. Connections that do start TLS are still held to
+    /// mutual TLS. Use during a migration, with a policy that decides what
+    /// unauthenticated peers may do.
+    pub fn permissive(mut self) -> Self {
+        self.permissive = true;
+        self
+    }
+
+    /// How long a peer has to finish its handshake (default 10 s), counted from
+    /// `accept`, including the wait for a handshake slot.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most handshakes run at once (default 1024); later ones wait for a slot.
+    pub fn max_concurrent_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max.max(1);
+        self
+    }
+
+    /// ALPN protocols, most preferred first (default `h2`, `http/1.1`).
+    pub fn alpn_protocols(mut self, protocols: Vec<Vec<u8>>) -> Self {
+        self.alpn = protocols;
+        self
+    }
+
+    /// Builds the acceptor.
+    ///
+    /// # Errors
+    /// [`TlsError::Config`] if rustls refuses the configuration.
+    pub fn build(self) -> Result<MtlsAcceptor, TlsError> {
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_client_cert_verifier(Arc::new(SpiffeClientVerifier::new(self.source.clone())))
+            .with_cert_resolver(Arc::new(CurrentSvid(self.source)));
+        // rustls skips the client-certificate verifier on resumption and restores the
+        // old peer certificates: no session cache and no tickets, so that every
+        // connection is verified against the material in force now.
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        config.alpn_protocols = self.alpn;
+        Ok(MtlsAcceptor {
+            inner: Arc::new(Inner {
+                tls: TlsAcceptor::from(Arc::new(config)),
+                permissive: self.permissive,
+                timeout: self.timeout,
+                handshakes: Semaphore::new(self.max_handshakes),
+            }),
+        })
+    }
+}
+
+/// Serves whatever SVID the source holds at the time of each handshake.
+struct CurrentSvid(TlsSource);
+
+impl fmt::Debug for CurrentSvid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CurrentSvid")
+    }
+}
+
+impl ResolvesServerCert for CurrentSvid {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.load().svid().certified_key().clone())
+    }
+}
+
+impl MtlsAcceptor {
+    /// A strict acceptor with default settings.
+    ///
+    /// # Errors
+    /// As [`MtlsAcceptorBuilder::build`].
+    pub fn new(source: impl Into<TlsSource>) -> Result<Self, TlsError> {
+        Self::builder(source).build()
+    }
+
+    /// A builder, strict unless told otherwise.
+    pub fn builder(source: impl Into<TlsSource>) -> MtlsAcceptorBuilder {
+        MtlsAcceptorBuilder {
+            source: source.into(),
+            permissive: false,
+            timeout: Duration::from_secs(10),
+            max_handshakes: 1024,
+            alpn: default_alpn(),
+        }
+    }
+
+    /// True when plaintext peers are served.
+    pub fn is_permissive(&self) -> bool {
+        self.inner.permissive
+    }
+
+    /// The handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Runs the handshake on `tcp` and returns the stream with the peer's proven
+    /// identity (and both socket addresses). Refusals are logged (target
+    /// `meshless::tls`) with their [`TlsError::reason`].
+    ///
+    /// # Errors
+    /// The reason the peer was refused: a [`TlsError`] certificate rejection,
+    /// [`TlsError::PlaintextInStrictMode`], [`TlsError::HandshakeTimeout`], or a
+    /// protocol or I/O failure.
+    pub async fn accept(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
+        let remote = tcp.peer_addr().ok();
+        let timeout = self.inner.timeout;
+        let result = match tokio::time::timeout(timeout, self.handshake(tcp)).await {
+            Ok(result) => result,
+            Err(_) => Err(TlsError::HandshakeTimeout(timeout)),
+        };
+        match result {
+            Ok((stream, peer)) => {
+                tracing::debug!(target: "meshless::tls", peer = %peer, remote = ?remote, "accepted");
+                Ok((stream, peer))
+            }
+            Err(err) => {
+                tracing::warn!(
+                    target: "meshless::tls",
+                    reason = err.reason(),
+                    remote = ?remote,
+                    error = %err,
+                    "refused connection"
+                );
+                Err(err)
+            }
+        }
+    }
+
+    async fn handshake(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
+        let _permit = self
+            .inner
+            .handshakes
+            .acquire()
+            .await
+            .map_err(|_| TlsError::Config("handshake semaphore closed".into()))?;
+        let mut first = [0u8; 1];
+        if tcp.peek(&mut first).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "peer closed the connection before sending anything",
+            )
+            .into());
+        }
+        let addrs = (tcp.peer_addr().ok(), tcp.local_addr().ok());
+        let with_addrs = |mut peer: PeerIdentity| {
+            if let Some(remote) = addrs.0 {
+                peer = peer.with_remote_addr(remote);
+            }
+            if let Some(local) = addrs.1 {
+                peer = peer.with_local_addr(local);
+            }
+            peer
+        };
+        if first[0] != TLS_HANDSHAKE {
+            if self.inner.permissive {
+                let peer = PeerIdentity::unauthenticated(Unauthenticated::Plaintext);
+                return Ok((MtlsStream::Plain(tcp), with_addrs(peer)));
+            }
+            return Err(TlsError::PlaintextInStrictMode(first[0]));
+        }
+        let tls = self
+            .inner
+            .tls
+            .accept(tcp)
+            .await
+            .map_err(TlsError::from_handshake)?;
+        let leaf = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .ok_or(TlsError::NoClientCertificate)?;
+        // The verifier accepted this leaf moments ago; re-reading its ID is cheap.
+        let id = validate_leaf(leaf)?;
+        Ok((
+            MtlsStream::Tls(Box::new(tls)),
+            with_addrs(PeerIdentity::authenticated(id)),
+        ))
+    }
+}
