@@ -1,0 +1,138 @@
+//! The audit log: one [`tracing`] event per authorization decision, on target
+//! `meshless::audit`, with stable field names.
+//!
+//! | field | meaning |
+//! | --- | --- |
+//! | `decision` | `allow`, `deny`, `not-found`, `would-deny` (audit rule, audit default or dry run), `bad-request`, `unauthenticated` |
+//! | `rule` | the deciding rule's name, or `default:<name>` |
+//! | `reason` | why, in words (the failed field for a deny, the rejection for a 400) |
+//! | `peer` | the proven identity, or `unauthenticated (plaintext)` |
+//! | `source` | the peer's socket address |
+//! | `method`, `host`, `path` | the request (the normalized path); empty for TCP |
+//! | `dry_run` | whether the policy is in dry-run mode |
+//! | `audit` | names of audit rules that matched, comma-separated |
+//!
+//! Denials, would-denials and rejections are logged at `INFO`; allowed requests at
+//! `DEBUG`, optionally sampled ([`AuditConfig::sample_allowed`]) so that a busy
+//! service is not drowned. Select them with a tracing filter such as
+//! `meshless::audit=info`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::PeerIdentity;
+use crate::policy::{Decision, Verdict};
+
+/// How allowed requests are logged (denials are always logged).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    sample_allowed: u64,
+    counter: Arc<AtomicU64>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            sample_allowed: 1,
+            counter: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// Logs one allowed request in `n` (`0` logs none, `1` all — the default). Denied
+    /// and audited requests are never sampled away.
+    pub fn sample_allowed(mut self, n: u64) -> Self {
+        self.sample_allowed = n;
+        self
+    }
+
+    fn take_allowed(&self) -> bool {
+        match self.sample_allowed {
+            0 => false,
+            1 => true,
+            n => self.counter.fetch_add(1, Ordering::Relaxed) % n == 0,
+        }
+    }
+}
+
+/// What a request looked like, for the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestView<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) host: &'a str,
+    pub(crate) path: &'a str,
+}
+
+/// Logs a policy decision.
+pub(crate) fn decision(
+    config: &AuditConfig,
+    decision: &Decision,
+    peer: &PeerIdentity,
+    req: RequestView<'_>,
+    reason: &dyn std::fmt::Display,
+) {
+    let would_deny = decision.dry_run() && decision.verdict() != Verdict::Allow;
+    let label = if would_deny || (decision.is_audited() && decision.verdict() == Verdict::Allow)
+    {
+        // Audit rules and the audit default let a request in but log it loudly.
+        if would_deny { "would-deny" } else { "audit" }
+    } else {
+        decision.verdict().as_str()
+    };
+    let audits = decision.audit_rules().collect::<Vec<_>>().join(",");
+    let source = peer.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+    if decision.verdict() == Verdict::Allow && !decision.is_audited() {
+        if !config.take_allowed() {
+            return;
+        }
+        tracing::debug!(
+            target: "meshless::audit",
+            decision = label,
+            rule = decision.rule(),
+            reason = %reason,
+            peer = %peer,
+            source = %source,
+            method = req.method,
+            host = req.host,
+            path = req.path,
+            dry_run = decision.dry_run(),
+            audit = %audits,
+            "request allowed"
+        );
+    } else {
+        tracing::info!(
+            target: "meshless::audit",
+            decision = label,
+            rule = decision.rule(),
+            reason = %reason,
+            peer = %peer,
+            source = %source,
+            method = req.method,
+            host = req.host,
+            path = req.path,
+            dry_run = decision.dry_run(),
+            audit = %audits,
+            "{}", if label == "deny" || label == "not-found" { "request denied" } else { "request allowed" }
+        );
+    }
+}
+
+/// Logs a request rejected before policy ran (400, or a missing identity layer).
+pub(crate) fn rejected(peer: Option<&PeerIdentity>, req: RequestView<'_>, decision: &str, reason: &dyn std::fmt::Display) {
+    let peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown (no identity layer)".into());
+    tracing::info!(
+        target: "meshless::audit",
+        decision,
+        rule = "",
+        reason = %reason,
+        peer = %peer,
+        source = "",
+        method = req.method,
+        host = req.host,
+        path = req.path,
+        dry_run = false,
+        audit = "",
+        "request rejected"
+    );
+}

@@ -1,0 +1,39 @@
+//! Identity headers: never trusted from the network, optionally set from the verified
+//! identity for the application behind the layer.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::{Identity, PeerIdentity};
+
+/// Linkerd's header naming the verified client identity.
+pub const L5D_CLIENT_ID: HeaderName = HeaderName::from_static("l5d-client-id");
+/// Envoy's / Istio's header describing the verified client certificate.
+pub const X_FORWARDED_CLIENT_CERT: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
+
+/// Removes identity headers a client may have sent: anyone can write them, so an
+/// application must only ever see the values meshless sets.
+pub(crate) fn strip(headers: &mut HeaderMap) {
+    headers.remove(L5D_CLIENT_ID);
+    headers.remove(X_FORWARDED_CLIENT_CERT);
+}
+
+/// Sets `l5d-client-id` and `x-forwarded-client-cert` (`URI=<spiffe id>` or
+/// `DNS=<linkerd identity>`) from the verified identity; leaves them absent for an
+/// unauthenticated peer.
+pub(crate) fn set(headers: &mut HeaderMap, peer: &PeerIdentity) {
+    let Some(identity) = peer.identity() else {
+        return;
+    };
+    // Identities are validated ASCII without spaces or separators, so these never fail.
+    let Ok(id) = HeaderValue::from_str(identity.as_str()) else {
+        return;
+    };
+    let xfcc = match identity {
+        Identity::Spiffe(spiffe) => format!("URI={spiffe}"),
+        Identity::Linkerd(dns) => format!("DNS={dns}"),
+    };
+    headers.insert(L5D_CLIENT_ID, id);
+    if let Ok(xfcc) = HeaderValue::from_str(&xfcc) {
+        headers.insert(X_FORWARDED_CLIENT_CERT, xfcc);
+    }
+}
