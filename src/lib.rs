@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod identity;
+pub mod policy;
 #[cfg(feature = "testing")]
 pub mod testing;
 
