@@ -73,15 +73,17 @@ pub(crate) fn decision(
     reason: &dyn std::fmt::Display,
 ) {
     let would_deny = decision.dry_run() && decision.verdict() != Verdict::Allow;
-    let label = if would_deny || (decision.is_audited() && decision.verdict() == Verdict::Allow)
-    {
+    let label = if would_deny || (decision.is_audited() && decision.verdict() == Verdict::Allow) {
         // Audit rules and the audit default let a request in but log it loudly.
         if would_deny { "would-deny" } else { "audit" }
     } else {
         decision.verdict().as_str()
     };
     let audits = decision.audit_rules().collect::<Vec<_>>().join(",");
-    let source = peer.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+    let source = peer
+        .remote_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     if decision.verdict() == Verdict::Allow && !decision.is_audited() {
         if !config.take_allowed() {
             return;
@@ -119,8 +121,15 @@ pub(crate) fn decision(
 }
 
 /// Logs a request rejected before policy ran (400, or a missing identity layer).
-pub(crate) fn rejected(peer: Option<&PeerIdentity>, req: RequestView<'_>, decision: &str, reason: &dyn std::fmt::Display) {
-    let peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "unknown (no identity layer)".into());
+pub(crate) fn rejected(
+    peer: Option<&PeerIdentity>,
+    req: RequestView<'_>,
+    decision: &str,
+    reason: &dyn std::fmt::Display,
+) {
+    let peer = peer
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "unknown (no identity layer)".into());
     tracing::info!(
         target: "meshless::audit",
         decision,

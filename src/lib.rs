@@ -3,7 +3,11 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod audit;
+pub mod authorize;
 mod identity;
+pub mod metrics;
+pub mod policy;
 mod server;
 #[cfg(feature = "testing")]
 pub mod testing;

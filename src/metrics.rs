@@ -107,13 +107,19 @@ impl Metrics {
             registry.register(name, help, f.clone());
             f
         };
-        let http_allow = family("inbound_http_authz_allow", "HTTP requests allowed by policy");
+        let http_allow = family(
+            "inbound_http_authz_allow",
+            "HTTP requests allowed by policy",
+        );
         let http_deny = family("inbound_http_authz_deny", "HTTP requests denied by policy");
         let http_not_found = family(
             "inbound_http_route_not_found",
             "HTTP requests that matched no route of a route-scoped server",
         );
-        let tcp_allow = family("inbound_tcp_authz_allow", "TCP connections allowed by policy");
+        let tcp_allow = family(
+            "inbound_tcp_authz_allow",
+            "TCP connections allowed by policy",
+        );
         let tcp_deny = family("inbound_tcp_authz_deny", "TCP connections denied by policy");
         let tcp_terminate = family(
             "inbound_tcp_authz_terminate",
@@ -181,7 +187,12 @@ impl Metrics {
         res
     }
 
-    pub(crate) fn http_decision(&self, verdict: crate::policy::Verdict, rule: &Arc<str>, tls: bool) {
+    pub(crate) fn http_decision(
+        &self,
+        verdict: crate::policy::Verdict,
+        rule: &Arc<str>,
+        tls: bool,
+    ) {
         use crate::policy::Verdict;
         let labels = AuthzLabels {
             authz: Name(rule.clone()),
@@ -196,7 +207,9 @@ impl Metrics {
     }
 
     pub(crate) fn http_rejected(&self, reason: &'static str) {
-        self.http_rejected.get_or_create(&RejectLabels { reason }).inc();
+        self.http_rejected
+            .get_or_create(&RejectLabels { reason })
+            .inc();
     }
 
     pub(crate) fn tcp_decision(&self, allowed: bool, rule: &Arc<str>, tls: bool) {
@@ -204,7 +217,11 @@ impl Metrics {
             authz: Name(rule.clone()),
             tls,
         };
-        let family = if allowed { &self.tcp_allow } else { &self.tcp_deny };
+        let family = if allowed {
+            &self.tcp_allow
+        } else {
+            &self.tcp_deny
+        };
         family.get_or_create(&labels).inc();
     }
 

@@ -38,6 +38,9 @@ pub enum TestCaError {
     /// rcgen refused the parameters.
     #[error("rcgen: {0}")]
     Rcgen(#[from] rcgen::Error),
+    /// The TLS layer refused the material.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Writing PEM files failed.
     #[error("writing `{path}`: {source}")]
     Io {
@@ -420,4 +423,37 @@ pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String>
     CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())
+}
+
+impl TestCa {
+    /// This CA's trust bundle (its root), as the TLS layer takes it.
+    ///
+    /// # Errors
+    /// [`TestCaError::Tls`] if the TLS layer refuses the root (it never should).
+    pub fn bundle(&self) -> Result<crate::tls::TrustBundle, TestCaError> {
+        Ok(crate::tls::TrustBundle::new(
+            self.trust_domain.clone(),
+            vec![self.root.clone()],
+        )?)
+    }
+
+    /// Issues an SVID for `spiffe_id` and wraps it, with this CA's bundle, into the
+    /// [`TlsSource`](crate::tls::TlsSource) an acceptor or connector takes: one line
+    /// from a test CA to a workload's TLS identity.
+    ///
+    /// ```
+    /// let ca = meshless::testing::TestCa::new("example.org")?;
+    /// let source = ca.tls_source("spiffe://example.org/ns/shop/sa/orders")?;
+    /// let acceptor = meshless::MtlsAcceptor::new(source)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`TestCaError`] if issuing fails or the TLS layer refuses the SVID.
+    pub fn tls_source(&self, spiffe_id: &str) -> Result<crate::tls::TlsSource, TestCaError> {
+        let issued = self.issue(spiffe_id)?;
+        let svid = crate::tls::Svid::new(issued.chain().to_vec(), issued.key())?;
+        let material = crate::tls::TlsMaterial::new(svid, self.bundle()?)?;
+        Ok(crate::tls::TlsSource::new(material))
+    }
 }

@@ -62,6 +62,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = crate::MissingPeerIdentity;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        PeerIdentity::from_request_parts(parts, state).await.map(Peer)
+        PeerIdentity::from_request_parts(parts, state)
+            .await
+            .map(Peer)
     }
 }

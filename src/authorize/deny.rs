@@ -131,7 +131,10 @@ fn grpc_status(kind: DenyKind) -> Response<Bytes> {
     let (code, message) = kind.grpc();
     let mut res = Response::new(Bytes::new());
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
     headers.insert("grpc-status", HeaderValue::from_static(code));
     headers.insert("grpc-message", HeaderValue::from_static(message));
     res

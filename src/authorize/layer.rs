@@ -13,7 +13,6 @@ use super::body::AuthzBody;
 use super::deny::{DefaultDeny, Denial, DenyKind, OnDeny, is_grpc};
 use super::future::ResponseFuture;
 use super::headers;
-use crate::PeerIdentity;
 use crate::audit::{self, AuditConfig, RequestView};
 use crate::metrics::Metrics;
 use crate::policy::{Decision, PolicyHandle, RequestAttrs, Verdict, normalize_target};
@@ -166,16 +165,18 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         headers::strip(req.headers_mut());
-        let checked = self.check(&req).and_then(|(decision, new_path)| match new_path {
-            None => Ok(decision),
-            Some(path) => match with_path(req.uri(), &path) {
-                Some(uri) => {
-                    *req.uri_mut() = uri;
-                    Ok(decision)
-                }
-                None => Err((DenyKind::BadRequest, Some(decision))),
-            },
-        });
+        let checked = self
+            .check(&req)
+            .and_then(|(decision, new_path)| match new_path {
+                None => Ok(decision),
+                Some(path) => match with_path(req.uri(), &path) {
+                    Some(uri) => {
+                        *req.uri_mut() = uri;
+                        Ok(decision)
+                    }
+                    None => Err((DenyKind::BadRequest, Some(decision))),
+                },
+            });
         match checked {
             Ok(decision) => {
                 if self.shared.forward_identity {
@@ -232,7 +233,8 @@ impl<S, D> Authorize<S, D> {
             }
         };
         let host = target.host.as_deref();
-        let mut attrs = RequestAttrs::from_peer(peer).with_request(req.method().as_str(), &target.path);
+        let mut attrs =
+            RequestAttrs::from_peer(peer).with_request(req.method().as_str(), &target.path);
         if let Some(host) = host {
             attrs = attrs.with_host(host);
         }
@@ -241,7 +243,9 @@ impl<S, D> Authorize<S, D> {
         let decision = policy.evaluate(&attrs);
 
         let tls = peer.is_authenticated();
-        shared.metrics.http_decision(decision.verdict(), decision.rule_name(), tls);
+        shared
+            .metrics
+            .http_decision(decision.verdict(), decision.rule_name(), tls);
         let view = RequestView {
             method: req.method().as_str(),
             host: host.unwrap_or(""),

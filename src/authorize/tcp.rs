@@ -64,8 +64,11 @@ impl ConnectionAuthorizer {
     /// Decides on a new connection, logs and counts the decision.
     pub fn check(&self, peer: &PeerIdentity) -> Decision {
         let decision = self.policy.load().evaluate(&RequestAttrs::from_peer(peer));
-        self.metrics
-            .tcp_decision(decision.is_allowed(), decision.rule_name(), peer.is_authenticated());
+        self.metrics.tcp_decision(
+            decision.is_allowed(),
+            decision.rule_name(),
+            peer.is_authenticated(),
+        );
         audit::decision(
             &self.audit,
             &decision,

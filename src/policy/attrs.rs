@@ -1,0 +1,108 @@
+//! What a decision looks at: the peer, the connection, and (for HTTP) the request.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+
+use crate::{Identity, PeerIdentity};
+
+/// The attributes of a request (or, without HTTP attributes, of a TCP connection)
+/// that the policy decides on.
+///
+/// The path must already be normalized ([`normalize_path`](super::normalize_path)) and
+/// the host normalized ([`normalize_host`](super::normalize_host)); the enforcement
+/// layer does both and forwards the normalized path.
+///
+/// ```
+/// use meshless::policy::RequestAttrs;
+/// use meshless::{Identity, SpiffeId};
+/// let id = Identity::from("spiffe://example.org/ns/web/sa/frontend".parse::<SpiffeId>()?);
+/// let conn = RequestAttrs::connection(Some(&id), Some("10.1.2.3".parse()?), Some(8443));
+/// let req = conn.with_request("GET", "/orders/7").with_host("api.example.org");
+/// assert!(conn.is_connection() && !req.is_connection());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct RequestAttrs<'a> {
+    /// The peer's proven identity; `None` for an unauthenticated peer.
+    pub peer: Option<&'a Identity>,
+    /// The peer's IP address.
+    pub source_ip: Option<IpAddr>,
+    /// The destination (local) port.
+    pub port: Option<u16>,
+    /// HTTP attributes; `None` for an opaque TCP connection.
+    pub http: Option<HttpAttrs<'a>>,
+}
+
+/// The HTTP part of [`RequestAttrs`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct HttpAttrs<'a> {
+    /// The request method (`GET`).
+    pub method: &'a str,
+    /// The normalized path, without query.
+    pub path: &'a str,
+    /// The normalized host (lower case, no port).
+    pub host: Option<&'a str>,
+    /// The request headers.
+    pub headers: Option<&'a HeaderMap>,
+}
+
+impl<'a> RequestAttrs<'a> {
+    /// The attributes of a TCP connection (no HTTP attributes).
+    pub fn connection(
+        peer: Option<&'a Identity>,
+        source_ip: Option<IpAddr>,
+        port: Option<u16>,
+    ) -> Self {
+        Self {
+            peer,
+            source_ip,
+            port,
+            http: None,
+        }
+    }
+
+    /// The connection attributes of `peer`: identity, remote IP, and the port of its
+    /// local address.
+    pub fn from_peer(peer: &'a PeerIdentity) -> Self {
+        Self::connection(
+            peer.identity(),
+            peer.remote_addr().map(|a| a.ip()),
+            peer.local_addr().map(|a| a.port()),
+        )
+    }
+
+    /// Adds the HTTP method and normalized path.
+    pub fn with_request(mut self, method: &'a str, path: &'a str) -> Self {
+        self.http = Some(HttpAttrs {
+            method,
+            path,
+            host: self.http.and_then(|h| h.host),
+            headers: self.http.and_then(|h| h.headers),
+        });
+        self
+    }
+
+    /// Adds the normalized host (only meaningful after [`with_request`](Self::with_request)).
+    pub fn with_host(mut self, host: &'a str) -> Self {
+        if let Some(h) = &mut self.http {
+            h.host = Some(host);
+        }
+        self
+    }
+
+    /// Adds the request headers (only meaningful after [`with_request`](Self::with_request)).
+    pub fn with_headers(mut self, headers: &'a HeaderMap) -> Self {
+        if let Some(h) = &mut self.http {
+            h.headers = Some(headers);
+        }
+        self
+    }
+
+    /// True for a TCP connection decision (no HTTP attributes).
+    pub fn is_connection(&self) -> bool {
+        self.http.is_none()
+    }
+}

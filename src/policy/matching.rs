@@ -1,0 +1,198 @@
+//! Matching one rule against a request: the semantics, field by field. The index
+//! (`index.rs`) only chooses which rules to run through these functions.
+//!
+//! Each check returns the name of the first field that failed (`None` = matched), so
+//! the same code answers both the hot path and `explain`.
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+
+use super::attrs::RequestAttrs;
+use super::model::{Action, ConditionSpec, DefaultPolicy, OperationSpec, RuleSpec, SourceSpec};
+use super::values::{Network, canonical_ip};
+use crate::Identity;
+
+/// A field present with `values`: any must match. A `not_` field: none may.
+fn check<T>(
+    name: &'static str,
+    values: &Option<Vec<T>>,
+    negated: bool,
+    mut hit: impl FnMut(&T) -> bool,
+) -> Result<(), &'static str> {
+    match values {
+        None => Ok(()),
+        Some(vs) if vs.iter().any(&mut hit) != negated => Ok(()),
+        Some(_) => Err(name),
+    }
+}
+
+/// First failing field of a `from` entry for this peer.
+pub(crate) fn source_failure(
+    s: &SourceSpec,
+    id: Option<&Identity>,
+    ip: Option<IpAddr>,
+) -> Result<(), &'static str> {
+    let ip = ip.map(canonical_ip);
+    let id_hit = |p: &super::pattern::IdentityPattern| id.is_some_and(|i| p.matches(i));
+    check("identities", &s.identities, false, id_hit)?;
+    check("not_identities", &s.not_identities, true, id_hit)?;
+    let td = id.map(Identity::trust_domain);
+    let td_hit = |t: &super::values::TrustDomainName| td == Some(&*t.0);
+    check("trust_domains", &s.trust_domains, false, td_hit)?;
+    check("not_trust_domains", &s.not_trust_domains, true, td_hit)?;
+    let ns = id.and_then(Identity::namespace);
+    let ns_hit = |p: &super::values::TextPattern| ns.is_some_and(|n| p.0.matches(n));
+    check("namespaces", &s.namespaces, false, ns_hit)?;
+    check("not_namespaces", &s.not_namespaces, true, ns_hit)?;
+    let sa = id.and_then(|i| Some((i.namespace()?, i.service_account()?)));
+    let sa_hit = |p: &super::values::ServiceAccountPattern| {
+        sa.is_some_and(|(n, a)| p.namespace.matches(n) && p.name.matches(a))
+    };
+    check("service_accounts", &s.service_accounts, false, sa_hit)?;
+    check(
+        "not_service_accounts",
+        &s.not_service_accounts,
+        true,
+        sa_hit,
+    )?;
+    let net_hit = |n: &Network| ip.is_some_and(|ip| n.contains(ip));
+    check("networks", &s.networks, false, net_hit)?;
+    check("not_networks", &s.not_networks, true, net_hit)?;
+    match s.authenticated {
+        Some(want) if want != id.is_some() => Err("authenticated"),
+        _ => Ok(()),
+    }
+}
+
+/// First failing field of a `to` entry. With `l4`, HTTP fields are ignored (the
+/// caller has already dropped allow rules that need them).
+pub(crate) fn operation_failure(
+    o: &OperationSpec,
+    attrs: &RequestAttrs<'_>,
+) -> Result<(), &'static str> {
+    let port_hit = |r: &super::values::PortRange| attrs.port.is_some_and(|p| r.contains(p));
+    check("ports", &o.ports, false, port_hit)?;
+    check("not_ports", &o.not_ports, true, port_hit)?;
+    let Some(http) = &attrs.http else {
+        return Ok(());
+    };
+    let host_hit = |h: &super::values::HostPattern| http.host.is_some_and(|v| h.0.matches(v));
+    check("hosts", &o.hosts, false, host_hit)?;
+    check("not_hosts", &o.not_hosts, true, host_hit)?;
+    let method_hit = |m: &super::values::MethodPattern| m.0.matches(http.method);
+    check("methods", &o.methods, false, method_hit)?;
+    check("not_methods", &o.not_methods, true, method_hit)?;
+    let path_hit = |p: &super::pattern::PathPattern| p.matches(http.path);
+    check("paths", &o.paths, false, path_hit)?;
+    check("not_paths", &o.not_paths, true, path_hit)
+}
+
+/// Whether a header condition holds. Every value of a repeated header is tried.
+pub(crate) fn condition_holds(c: &ConditionSpec, headers: Option<&HeaderMap>) -> bool {
+    let values = || {
+        headers
+            .into_iter()
+            .flat_map(|h| h.get_all(&c.header.0))
+            .filter_map(|v| v.to_str().ok())
+    };
+    let any = |pats: &Vec<super::values::TextPattern>| {
+        values().any(|v| pats.iter().any(|p| p.0.matches(v)))
+    };
+    c.values.as_ref().is_none_or(any) && !c.not_values.as_ref().is_some_and(any)
+}
+
+/// Whether an allow/audit rule can match a TCP connection at all: not if it needs
+/// HTTP attributes (Istio drops such rules from TCP policies).
+pub(crate) fn needs_http(rule: &RuleSpec) -> bool {
+    rule.when.is_some()
+        || rule
+            .to
+            .as_ref()
+            .is_some_and(|to| to.iter().any(OperationSpec::has_http_fields))
+}
+
+/// Whether the rule's `from` clause matches the peer.
+pub(crate) fn from_matches(rule: &RuleSpec, id: Option<&Identity>, ip: Option<IpAddr>) -> bool {
+    rule.from
+        .as_ref()
+        .is_none_or(|from| from.iter().any(|s| source_failure(s, id, ip).is_ok()))
+}
+
+/// Whether the rule's `to` and `when` clauses match the request (the per-request
+/// half; `from` is checked per connection).
+pub(crate) fn request_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
+    if attrs.http.is_none() && rule.action != Action::Deny && needs_http(rule) {
+        return false;
+    }
+    let to_ok = rule
+        .to
+        .as_ref()
+        .is_none_or(|to| to.iter().any(|o| operation_failure(o, attrs).is_ok()));
+    to_ok
+        && match (&attrs.http, &rule.when) {
+            (Some(http), Some(when)) => when.iter().all(|c| condition_holds(c, http.headers)),
+            _ => true,
+        }
+}
+
+/// Whether the rule matches the whole request.
+pub(crate) fn rule_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
+    from_matches(rule, attrs.peer, attrs.source_ip) && request_matches(rule, attrs)
+}
+
+/// The networks of the `cluster-*` defaults when the policy names none (Linkerd's).
+pub(crate) fn default_cluster_networks() -> Vec<Network> {
+    [
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fd00::/8",
+    ]
+    .iter()
+    .filter_map(|c| c.parse().ok())
+    .map(|cidr| Network {
+        cidr,
+        except: Vec::new(),
+    })
+    .collect()
+}
+
+/// Whether a default lets the request in (`audit` does, flagged).
+pub(crate) fn default_allows(
+    d: DefaultPolicy,
+    attrs: &RequestAttrs<'_>,
+    cluster: &[Network],
+) -> bool {
+    let in_cluster = || {
+        attrs
+            .source_ip
+            .map(canonical_ip)
+            .is_some_and(|ip| cluster.iter().any(|n| n.contains(ip)))
+    };
+    match d {
+        DefaultPolicy::Deny => false,
+        DefaultPolicy::AllAuthenticated => attrs.peer.is_some(),
+        DefaultPolicy::AllUnauthenticated | DefaultPolicy::Audit => true,
+        DefaultPolicy::ClusterAuthenticated => attrs.peer.is_some() && in_cluster(),
+        DefaultPolicy::ClusterUnauthenticated => in_cluster(),
+    }
+}
+
+/// Whether a route match selects the request.
+pub(crate) fn route_match_holds(
+    m: &super::model::RouteMatchSpec,
+    attrs: &RequestAttrs<'_>,
+) -> bool {
+    let Some(http) = &attrs.http else {
+        return false;
+    };
+    m.paths
+        .as_ref()
+        .is_none_or(|ps| ps.iter().any(|p| p.matches(http.path)))
+        && m.methods
+            .as_ref()
+            .is_none_or(|ms| ms.iter().any(|p| p.0.matches(http.method)))
+        && m.headers.iter().all(|c| condition_holds(c, http.headers))
+}

@@ -1,0 +1,278 @@
+//! The native policy format (YAML, TOML, JSON all map to these types). Importers of
+//! Linkerd and Istio manifests produce the same types, so everything is compiled and
+//! evaluated one way.
+//!
+//! Unknown fields are errors: a typo (`identites:`) must never silently widen access.
+
+use serde::{Deserialize, Serialize};
+
+use super::pattern::{IdentityPattern, PathPattern};
+use super::values::{
+    HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
+    TextPattern, TrustDomainName,
+};
+
+/// A whole policy as written.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PolicySpec {
+    /// What happens when no rule decides. Absent means `deny`: meshless is deny by
+    /// default (Linkerd's own cluster default is `all-unauthenticated`).
+    #[serde(default)]
+    pub default: DefaultPolicy,
+    /// The cluster networks of the `cluster-*` defaults. Empty means Linkerd's
+    /// defaults (`10.0.0.0/8`, `100.64.0.0/10`, `172.16.0.0/12`, `192.168.0.0/16`,
+    /// `fd00::/8`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_networks: Vec<Network>,
+    /// Evaluate and log, but let every request through.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+    /// Servers (Linkerd): ports with their own default and, optionally, routes; a
+    /// request to a server with routes that matches none of them is answered 404.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerSpec>,
+    /// The rules.
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The default policy, with Linkerd's names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum DefaultPolicy {
+    /// Deny everything no rule allows.
+    #[default]
+    Deny,
+    /// Allow authenticated peers.
+    AllAuthenticated,
+    /// Allow every peer, authenticated or not.
+    AllUnauthenticated,
+    /// Allow authenticated peers from the cluster networks.
+    ClusterAuthenticated,
+    /// Allow any peer from the cluster networks.
+    ClusterUnauthenticated,
+    /// Allow everything, but flag the requests no rule allowed, for the audit log.
+    Audit,
+}
+
+impl DefaultPolicy {
+    /// Linkerd's name of the default.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::AllAuthenticated => "all-authenticated",
+            Self::AllUnauthenticated => "all-unauthenticated",
+            Self::ClusterAuthenticated => "cluster-authenticated",
+            Self::ClusterUnauthenticated => "cluster-unauthenticated",
+            Self::Audit => "audit",
+        }
+    }
+
+    /// Parses a Linkerd default name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Some(match s {
+            "deny" => Self::Deny,
+            "all-authenticated" => Self::AllAuthenticated,
+            "all-unauthenticated" => Self::AllUnauthenticated,
+            "cluster-authenticated" => Self::ClusterAuthenticated,
+            "cluster-unauthenticated" => Self::ClusterUnauthenticated,
+            "audit" => Self::Audit,
+            _ => return None,
+        })
+    }
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Action {
+    /// Allow, unless a `deny` rule matches too.
+    Allow,
+    /// Deny; wins over every `allow`.
+    Deny,
+    /// Log only; never changes the decision.
+    Audit,
+}
+
+impl Action {
+    /// The action's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Audit => "audit",
+        }
+    }
+}
+
+/// One rule: an action, and clauses that must all match (a missing clause matches
+/// anything).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RuleSpec {
+    /// Unique name, reported in decisions and logs.
+    pub name: String,
+    /// What the rule does when it matches.
+    pub action: Action,
+    /// Peers: any entry matches (OR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<SourceSpec>>,
+    /// Operations: any entry matches (OR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<OperationSpec>>,
+    /// Conditions: every entry must match (AND), as in Istio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<Vec<ConditionSpec>>,
+}
+
+impl RuleSpec {
+    /// A rule with no clauses (matches everything).
+    pub fn new(name: impl Into<String>, action: Action) -> Self {
+        Self {
+            name: name.into(),
+            action,
+            from: None,
+            to: None,
+            when: None,
+        }
+    }
+}
+
+/// A set of peers: every present field must match (AND); a field matches when any of
+/// its values does (OR); a `not_` field matches when none of its values does.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub struct SourceSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identities: Option<Vec<IdentityPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_identities: Option<Vec<IdentityPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_domains: Option<Vec<TrustDomainName>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_trust_domains: Option<Vec<TrustDomainName>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<TextPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_namespaces: Option<Vec<TextPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_accounts: Option<Vec<ServiceAccountPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_service_accounts: Option<Vec<ServiceAccountPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Vec<Network>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_networks: Option<Vec<Network>>,
+    /// `true`: the peer proved an identity; `false`: it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated: Option<bool>,
+}
+
+/// A set of operations, with the same algebra as [`SourceSpec`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub struct OperationSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PortRange>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_ports: Option<Vec<PortRange>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<HostPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_hosts: Option<Vec<HostPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<MethodPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_methods: Option<Vec<MethodPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<PathPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_paths: Option<Vec<PathPattern>>,
+}
+
+impl OperationSpec {
+    /// Whether the entry names an HTTP-only field (hosts, methods, paths).
+    pub fn has_http_fields(&self) -> bool {
+        self.hosts.is_some()
+            || self.not_hosts.is_some()
+            || self.methods.is_some()
+            || self.not_methods.is_some()
+            || self.paths.is_some()
+            || self.not_paths.is_some()
+    }
+}
+
+/// A condition on the request: a header whose value matches one of `values` (when
+/// given) and none of `not_values` (when given). A missing header matches no
+/// `values` and satisfies `not_values`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ConditionSpec {
+    /// The request header.
+    pub header: HeaderNamePattern,
+    /// Allowed values (any matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<TextPattern>>,
+    /// Forbidden values (none may match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_values: Option<Vec<TextPattern>>,
+}
+
+/// A server: ports with their own default policy and, optionally, routes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerSpec {
+    /// Name, reported in decisions.
+    pub name: String,
+    /// The ports the server covers.
+    pub ports: Vec<PortRange>,
+    /// The default for requests to this server that no rule decides (Linkerd's
+    /// `accessPolicy`, itself `deny` by default).
+    #[serde(default)]
+    pub default: DefaultPolicy,
+    /// When present, a request that matches none of these routes is answered 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<Vec<RouteSpec>>,
+}
+
+/// A route of a server: any of its matches selects it.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RouteSpec {
+    /// Name of the route.
+    pub name: String,
+    /// Matches (OR). Each is an operation plus header conditions (AND).
+    pub matches: Vec<RouteMatchSpec>,
+}
+
+/// One route match: every present field must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RouteMatchSpec {
+    /// Paths (any matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paths: Option<Vec<PathPattern>>,
+    /// Methods (any matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<MethodPattern>>,
+    /// Header conditions, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<ConditionSpec>,
+}

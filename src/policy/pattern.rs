@@ -1,0 +1,371 @@
+//! Validated value patterns: strings, identities, paths. Each keeps its source text
+//! (`Display`) and is checked when the policy is parsed, so a malformed pattern is a
+//! load error with a line and column, never a silent widening.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Identity, SpiffeId};
+
+/// Istio's string match: exact, `prefix*`, `*suffix`, or `*` (any non-empty value).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum StringMatch {
+    /// Equal to the text.
+    Exact(Box<str>),
+    /// Starts with the text.
+    Prefix(Box<str>),
+    /// Ends with the text.
+    Suffix(Box<str>),
+    /// Any non-empty value.
+    Any,
+}
+
+impl StringMatch {
+    /// Parses a pattern; `*` may only be the whole value, its first or its last char.
+    ///
+    /// # Errors
+    ///
+    /// An empty pattern or a `*` elsewhere.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("empty pattern".into());
+        }
+        if s == "*" {
+            return Ok(Self::Any);
+        }
+        let m = if let Some(rest) = s.strip_prefix('*') {
+            Self::Suffix(rest.into())
+        } else if let Some(rest) = s.strip_suffix('*') {
+            Self::Prefix(rest.into())
+        } else {
+            Self::Exact(s.into())
+        };
+        match &m {
+            Self::Exact(t) | Self::Prefix(t) | Self::Suffix(t) if t.contains('*') => Err(format!(
+                "`{s}`: `*` is allowed only as the whole value, its first or its last character"
+            )),
+            _ => Ok(m),
+        }
+    }
+
+    /// Whether `value` matches.
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Self::Exact(t) => value == &**t,
+            Self::Prefix(t) => value.starts_with(&**t),
+            Self::Suffix(t) => value.ends_with(&**t),
+            Self::Any => !value.is_empty(),
+        }
+    }
+
+    pub(crate) fn exact(&self) -> Option<&str> {
+        match self {
+            Self::Exact(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StringMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(t) => f.write_str(t),
+            Self::Prefix(t) => write!(f, "{t}*"),
+            Self::Suffix(t) => write!(f, "*{t}"),
+            Self::Any => f.write_str("*"),
+        }
+    }
+}
+
+impl fmt::Debug for StringMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{self}`")
+    }
+}
+
+/// A peer identity pattern.
+///
+/// - `*`: any authenticated peer;
+/// - `spiffe://td/path`: exactly that SPIFFE ID;
+/// - `spiffe://td/prefix/*`: any SPIFFE ID under that path (one or more segments);
+/// - `*` as an inner path segment (`spiffe://td/ns/*/sa/web`): exactly one segment;
+/// - a DNS identity (Linkerd): exact, or `*.suffix` for any identity under `suffix`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct IdentityPattern {
+    text: Box<str>,
+    kind: IdKind,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum IdKind {
+    Any,
+    Exact,
+    /// SPIFFE pattern: trust domain, segments (`None` = `*`), open-ended last `*`.
+    Spiffe {
+        trust_domain: Box<str>,
+        segments: Vec<Option<Box<str>>>,
+        open: bool,
+    },
+    DnsSuffix(Box<str>),
+}
+
+impl IdentityPattern {
+    /// What kind of pattern this is (for the index).
+    pub(crate) fn kind(&self) -> &IdKind {
+        &self.kind
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// For `spiffe://td/a/b/*` (only a trailing `*`): the prefix `spiffe://td/a/b/`.
+    pub(crate) fn trailing_prefix(&self) -> Option<&str> {
+        match &self.kind {
+            IdKind::Spiffe { segments, open, .. }
+                if *open && segments[..segments.len() - 1].iter().all(Option::is_some) =>
+            {
+                Some(&self.text[..self.text.len() - 1])
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `id` matches.
+    pub fn matches(&self, id: &Identity) -> bool {
+        match &self.kind {
+            IdKind::Any => true,
+            IdKind::Exact => id.as_str() == &*self.text,
+            IdKind::DnsSuffix(suffix) => match id {
+                Identity::Linkerd(l) => {
+                    let s = l.as_str();
+                    s.len() > suffix.len() + 1
+                        && s.ends_with(&**suffix)
+                        && s.as_bytes()[s.len() - suffix.len() - 1] == b'.'
+                }
+                _ => false,
+            },
+            IdKind::Spiffe {
+                trust_domain,
+                segments,
+                open,
+            } => {
+                let Some(sid) = id.spiffe_id() else {
+                    return false;
+                };
+                if sid.trust_domain().as_str() != &**trust_domain {
+                    return false;
+                }
+                let mut got = sid.segments();
+                let Some((last, inner)) = segments.split_last() else {
+                    return false;
+                };
+                for want in inner {
+                    match (got.next(), want) {
+                        (Some(g), Some(w)) if g == &**w => {}
+                        (Some(_), None) => {}
+                        _ => return false,
+                    }
+                }
+                match last {
+                    // A trailing `*`: one or more further segments.
+                    None => *open && got.next().is_some(),
+                    Some(w) => got.next() == Some(&**w) && got.next().is_none(),
+                }
+            }
+        }
+    }
+}
+
+impl FromStr for IdentityPattern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let kind = if s == "*" {
+            IdKind::Any
+        } else if let Some(rest) = s.strip_prefix("spiffe://") {
+            if !s.contains('*') {
+                SpiffeId::parse(s).map_err(|e| format!("`{s}`: {e}"))?;
+                IdKind::Exact
+            } else {
+                let (td, path) = rest.split_once('/').unwrap_or((rest, ""));
+                let placeholder: Vec<&str> = path
+                    .split('/')
+                    .map(|seg| if seg == "*" { "x" } else { seg })
+                    .collect();
+                if placeholder.iter().any(|seg| seg.contains('*')) || path.is_empty() {
+                    return Err(format!(
+                        "`{s}`: `*` must be a whole path segment of a spiffe id pattern"
+                    ));
+                }
+                SpiffeId::parse(&format!("spiffe://{td}/{}", placeholder.join("/")))
+                    .map_err(|e| format!("`{s}`: {e}"))?;
+                let segments: Vec<Option<Box<str>>> = path
+                    .split('/')
+                    .map(|seg| (seg != "*").then(|| seg.into()))
+                    .collect();
+                IdKind::Spiffe {
+                    trust_domain: td.into(),
+                    open: segments.last().is_some_and(Option::is_none),
+                    segments,
+                }
+            }
+        } else {
+            let (name, suffix) = match s.strip_prefix("*.") {
+                Some(rest) => (rest, true),
+                None => (s, false),
+            };
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                });
+            if !valid {
+                return Err(format!(
+                    "`{s}`: not `*`, a spiffe id pattern, or a lowercase dns identity (`*.suffix` allowed)"
+                ));
+            }
+            if suffix {
+                IdKind::DnsSuffix(name.into())
+            } else {
+                IdKind::Exact
+            }
+        };
+        Ok(Self {
+            text: s.into(),
+            kind,
+        })
+    }
+}
+
+/// A request path pattern: exact, `prefix*`, `*suffix`, `*`, or a template with
+/// `{*}` (exactly one non-empty segment) and `{**}` (the rest of the path, last only).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PathPattern {
+    text: Box<str>,
+    kind: PathKind,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PathKind {
+    Glob(StringMatch),
+    Template(Vec<Tseg>),
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Tseg {
+    Lit(Box<str>),
+    One,
+    Rest,
+}
+
+impl PathPattern {
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn kind(&self) -> &PathKind {
+        &self.kind
+    }
+
+    /// Whether the (normalized) `path` matches.
+    pub fn matches(&self, path: &str) -> bool {
+        match &self.kind {
+            PathKind::Glob(m) => m.matches(path),
+            PathKind::Template(segs) => {
+                let Some(rest) = path.strip_prefix('/') else {
+                    return false;
+                };
+                let mut got = rest.split('/');
+                for want in segs {
+                    match (want, got.next()) {
+                        (Tseg::Rest, Some(_)) => return true,
+                        (Tseg::One, Some(g)) if !g.is_empty() => {}
+                        (Tseg::Lit(w), Some(g)) if g == &**w => {}
+                        _ => return false,
+                    }
+                }
+                got.next().is_none()
+            }
+        }
+    }
+}
+
+impl FromStr for PathPattern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let kind = if s.contains('{') || s.contains('}') {
+            let Some(rest) = s.strip_prefix('/') else {
+                return Err(format!("`{s}`: a path template must start with `/`"));
+            };
+            let raw: Vec<&str> = rest.split('/').collect();
+            let mut segs = Vec::with_capacity(raw.len());
+            for (i, seg) in raw.iter().enumerate() {
+                segs.push(match *seg {
+                    "{*}" => Tseg::One,
+                    "{**}" if i == raw.len() - 1 => Tseg::Rest,
+                    "{**}" => return Err(format!("`{s}`: `{{**}}` must be the last segment")),
+                    lit if lit.contains(['{', '}', '*']) => {
+                        return Err(format!(
+                            "`{s}`: templates must be whole segments `{{*}}` or `{{**}}`, without `*` globs"
+                        ));
+                    }
+                    lit => Tseg::Lit(lit.into()),
+                });
+            }
+            PathKind::Template(segs)
+        } else {
+            let m = StringMatch::parse(s).map_err(|e| format!("path {e}"))?;
+            if let StringMatch::Exact(t) | StringMatch::Prefix(t) = &m {
+                if !t.starts_with('/') {
+                    return Err(format!("`{s}`: a path must start with `/`"));
+                }
+                let normal = super::normalize::normalize_path(t).map_err(|e| e.to_string())?;
+                if normal != **t && !(matches!(m, StringMatch::Prefix(_)) && t.ends_with('/')) {
+                    return Err(format!(
+                        "`{s}` is not normalized (requests are matched as `{normal}`)"
+                    ));
+                }
+            }
+            PathKind::Glob(m)
+        };
+        Ok(Self {
+            text: s.into(),
+            kind,
+        })
+    }
+}
+
+macro_rules! text_pattern {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.text)
+            }
+        }
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "`{}`", self.text)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.text)
+            }
+        }
+    )*};
+}
+text_pattern!(IdentityPattern, PathPattern);

@@ -1,0 +1,313 @@
+//! A deliberately naive reference evaluator, for property tests and fuzzing: it walks
+//! every rule in order and matches each field by re-reading the pattern *text*, with
+//! none of the compiled index or the parsed pattern kinds. The compiled [`Policy`]
+//! must always agree with it.
+//!
+//! [`Policy`]: super::Policy
+
+use std::net::IpAddr;
+
+use super::attrs::RequestAttrs;
+use super::decision::Verdict;
+use super::model::{Action, DefaultPolicy, OperationSpec, PolicySpec, RuleSpec, SourceSpec};
+
+/// The reference outcome: verdict, deciding rule name (as [`Decision::rule`]), and
+/// the audit rules that matched.
+///
+/// [`Decision::rule`]: super::Decision::rule
+pub type Outcome = (Verdict, String, Vec<String>);
+
+fn glob(pat: &str, v: &str) -> bool {
+    if pat == "*" {
+        !v.is_empty()
+    } else if let Some(s) = pat.strip_prefix('*') {
+        v.ends_with(s)
+    } else if let Some(p) = pat.strip_suffix('*') {
+        v.starts_with(p)
+    } else {
+        pat == v
+    }
+}
+
+fn identity(pat: &str, id: &str) -> bool {
+    if pat == "*" {
+        return true;
+    }
+    if let Some(sfx) = pat.strip_prefix("*.") {
+        return !id.starts_with("spiffe://")
+            && id.len() > sfx.len() + 1
+            && id.ends_with(&format!(".{sfx}"));
+    }
+    if !pat.contains('*') {
+        return pat == id;
+    }
+    let p: Vec<&str> = pat.split('/').collect();
+    let v: Vec<&str> = id.split('/').collect();
+    for (i, ps) in p.iter().enumerate() {
+        let last = i == p.len() - 1;
+        match v.get(i) {
+            None => return false,
+            Some(vs) if *ps == "*" => {
+                if vs.is_empty() {
+                    return false;
+                }
+                if last {
+                    return true;
+                }
+            }
+            Some(vs) if ps == vs => {}
+            Some(_) => return false,
+        }
+    }
+    p.len() == v.len()
+}
+
+fn path(pat: &str, v: &str) -> bool {
+    if !pat.contains('{') {
+        return glob(pat, v);
+    }
+    let p: Vec<&str> = pat.split('/').collect();
+    let s: Vec<&str> = v.split('/').collect();
+    for (i, ps) in p.iter().enumerate() {
+        match (*ps, s.get(i)) {
+            ("{**}", Some(_)) => return true,
+            ("{*}", Some(x)) if !x.is_empty() => {}
+            (lit, Some(x)) if lit == *x && lit != "{*}" && lit != "{**}" => {}
+            _ => return false,
+        }
+    }
+    p.len() == s.len()
+}
+
+fn bits(ip: IpAddr) -> (u128, u32) {
+    match ip {
+        IpAddr::V4(a) => (u128::from(u32::from(a)), 32),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => (u128::from(u32::from(v4)), 32),
+            None => (u128::from(a), 128),
+        },
+    }
+}
+
+fn in_cidr(cidr: &str, ip: IpAddr) -> bool {
+    let (addr, len) = cidr.split_once('/').unwrap_or((cidr, ""));
+    let Ok(net) = addr.parse::<IpAddr>() else {
+        return false;
+    };
+    let (nb, width) = bits(net);
+    let (ib, iwidth) = bits(ip);
+    let len: u32 = len.parse().unwrap_or(width);
+    width == iwidth && (len == 0 || (nb ^ ib) >> (width - len) == 0)
+}
+
+fn any<T>(values: &Option<Vec<T>>, negated: bool, f: impl Fn(String) -> bool) -> bool
+where
+    T: std::fmt::Display,
+{
+    match values {
+        None => true,
+        Some(vs) => vs.iter().any(|v| f(v.to_string())) != negated,
+    }
+}
+
+fn source(s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
+    let id = a.peer.map(|i| i.as_str().to_owned());
+    let td = a.peer.map(|i| i.trust_domain().to_owned());
+    let ns = a.peer.and_then(|i| i.namespace().map(str::to_owned));
+    let sa = a
+        .peer
+        .and_then(|i| Some(format!("{}/{}", i.namespace()?, i.service_account()?)));
+    let idm = |p: String| id.as_deref().is_some_and(|i| identity(&p, i));
+    let tdm = |p: String| td.as_deref() == Some(p.as_str());
+    let nsm = |p: String| ns.as_deref().is_some_and(|n| glob(&p, n));
+    let sam = |p: String| {
+        sa.as_deref().is_some_and(|v| {
+            if p == "*" {
+                return true;
+            }
+            let (pn, ps) = p.split_once('/').unwrap_or_default();
+            let (vn, vs) = v.split_once('/').unwrap_or_default();
+            glob(pn, vn) && glob(ps, vs)
+        })
+    };
+    let net = |n: &super::values::Network| {
+        a.source_ip.is_some_and(|ip| {
+            in_cidr(&n.cidr.to_string(), ip)
+                && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
+        })
+    };
+    any(&s.identities, false, idm)
+        && any(&s.not_identities, true, idm)
+        && any(&s.trust_domains, false, tdm)
+        && any(&s.not_trust_domains, true, tdm)
+        && any(&s.namespaces, false, nsm)
+        && any(&s.not_namespaces, true, nsm)
+        && any(&s.service_accounts, false, sam)
+        && any(&s.not_service_accounts, true, sam)
+        && s.networks.as_ref().is_none_or(|ns| ns.iter().any(net))
+        && !s.not_networks.as_ref().is_some_and(|ns| ns.iter().any(net))
+        && s.authenticated.is_none_or(|want| want == a.peer.is_some())
+}
+
+fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
+    let portm = |p: String| {
+        let (lo, hi) = p.split_once('-').unwrap_or((&p, &p));
+        let (lo, hi) = (
+            lo.parse::<u16>().unwrap_or(1),
+            hi.parse::<u16>().unwrap_or(0),
+        );
+        a.port.is_some_and(|x| lo <= x && x <= hi)
+    };
+    let ports = any(&o.ports, false, portm) && any(&o.not_ports, true, portm);
+    let Some(h) = &a.http else {
+        return ports;
+    };
+    let hostm = |p: String| h.host.is_some_and(|v| glob(&p, v));
+    let methm = |p: String| glob(&p, h.method);
+    let pathm = |p: String| path(&p, h.path);
+    ports
+        && any(&o.hosts, false, hostm)
+        && any(&o.not_hosts, true, hostm)
+        && any(&o.methods, false, methm)
+        && any(&o.not_methods, true, methm)
+        && any(&o.paths, false, pathm)
+        && any(&o.not_paths, true, pathm)
+}
+
+fn header_values<'a>(a: &'a RequestAttrs<'_>, name: &str) -> Vec<&'a str> {
+    a.http
+        .and_then(|h| h.headers)
+        .map(|m| {
+            m.get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
+    let http_fields = r.when.is_some()
+        || r.to.iter().flatten().any(|o| {
+            o.hosts.is_some()
+                || o.not_hosts.is_some()
+                || o.methods.is_some()
+                || o.not_methods.is_some()
+                || o.paths.is_some()
+                || o.not_paths.is_some()
+        });
+    if a.http.is_none() && r.action != Action::Deny && http_fields {
+        return false;
+    }
+    let from = r
+        .from
+        .as_ref()
+        .is_none_or(|f| f.iter().any(|s| source(s, a)));
+    let to =
+        r.to.as_ref()
+            .is_none_or(|t| t.iter().any(|o| operation(o, a)));
+    let when = a.http.is_none()
+        || r.when.iter().flatten().all(|c| {
+            let vals = header_values(a, c.header.0.as_str());
+            let hit = |ps: &Vec<super::values::TextPattern>| {
+                vals.iter()
+                    .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
+            };
+            c.values.as_ref().is_none_or(hit) && !c.not_values.as_ref().is_some_and(hit)
+        });
+    from && to && when
+}
+
+/// Evaluates `attrs` against `spec` the slow, obvious way.
+pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
+    let server = spec.servers.iter().find(|s| {
+        s.ports
+            .iter()
+            .any(|p| attrs.port.is_some_and(|x| p.start <= x && x <= p.end))
+    });
+    if let (Some(routes), Some(h)) = (server.and_then(|s| s.routes.as_ref()), &attrs.http) {
+        let hit = routes.iter().any(|r| {
+            r.matches.is_empty()
+                || r.matches.iter().any(|m| {
+                    (m.paths.is_none()
+                        || m.paths
+                            .iter()
+                            .flatten()
+                            .any(|p| path(&p.to_string(), h.path)))
+                        && m.methods
+                            .as_ref()
+                            .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
+                        && m.headers.iter().all(|c| {
+                            let vals = header_values(attrs, c.header.0.as_str());
+                            let hit = |ps: &Vec<super::values::TextPattern>| {
+                                vals.iter()
+                                    .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
+                            };
+                            c.values.as_ref().is_none_or(hit)
+                                && !c.not_values.as_ref().is_some_and(hit)
+                        })
+                })
+        });
+        if !hit {
+            return (Verdict::NotFound, "route-not-found".into(), Vec::new());
+        }
+    }
+    let matching: Vec<&RuleSpec> = spec.rules.iter().filter(|r| rule(r, attrs)).collect();
+    let audits = matching
+        .iter()
+        .filter(|r| r.action == Action::Audit)
+        .map(|r| r.name.clone())
+        .collect();
+    for action in [Action::Deny, Action::Allow] {
+        if let Some(r) = matching.iter().find(|r| r.action == action) {
+            let v = if action == Action::Deny {
+                Verdict::Deny
+            } else {
+                Verdict::Allow
+            };
+            return (v, r.name.clone(), audits);
+        }
+    }
+    let (default, name) = match server {
+        Some(s) => (
+            s.default,
+            format!("{}/default:{}", s.name, s.default.as_str()),
+        ),
+        None => (spec.default, format!("default:{}", spec.default.as_str())),
+    };
+    let cluster: Vec<String> = if spec.cluster_networks.is_empty() {
+        [
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fd00::/8",
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        spec.cluster_networks
+            .iter()
+            .map(|n| n.cidr.to_string())
+            .collect()
+    };
+    let in_cluster = attrs.source_ip.is_some_and(|ip| {
+        spec.cluster_networks.is_empty() && cluster.iter().any(|c| in_cidr(c, ip))
+            || spec.cluster_networks.iter().any(|n| {
+                in_cidr(&n.cidr.to_string(), ip)
+                    && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
+            })
+    });
+    let allow = match default {
+        DefaultPolicy::Deny => false,
+        DefaultPolicy::AllAuthenticated => attrs.peer.is_some(),
+        DefaultPolicy::AllUnauthenticated | DefaultPolicy::Audit => true,
+        DefaultPolicy::ClusterAuthenticated => attrs.peer.is_some() && in_cluster,
+        DefaultPolicy::ClusterUnauthenticated => in_cluster,
+    };
+    (
+        if allow { Verdict::Allow } else { Verdict::Deny },
+        name,
+        audits,
+    )
+}

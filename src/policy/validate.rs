@@ -1,0 +1,129 @@
+//! Checks that span fields (the parser has already validated every value), and the
+//! load-time warnings about TCP semantics.
+
+use std::collections::HashSet;
+
+use super::error::PolicyError;
+use super::matching::needs_http;
+use super::model::{Action, ConditionSpec, OperationSpec, PolicySpec, SourceSpec};
+
+fn nonempty<T>(rule: &str, field: &str, v: &Option<Vec<T>>) -> Result<(), PolicyError> {
+    match v {
+        Some(v) if v.is_empty() => Err(PolicyError::invalid(format!(
+            "rule `{rule}`: `{field}` is an empty list (omit the field to match anything)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn source(rule: &str, s: &SourceSpec) -> Result<(), PolicyError> {
+    nonempty(rule, "identities", &s.identities)?;
+    nonempty(rule, "not_identities", &s.not_identities)?;
+    nonempty(rule, "trust_domains", &s.trust_domains)?;
+    nonempty(rule, "not_trust_domains", &s.not_trust_domains)?;
+    nonempty(rule, "namespaces", &s.namespaces)?;
+    nonempty(rule, "not_namespaces", &s.not_namespaces)?;
+    nonempty(rule, "service_accounts", &s.service_accounts)?;
+    nonempty(rule, "not_service_accounts", &s.not_service_accounts)?;
+    nonempty(rule, "networks", &s.networks)?;
+    nonempty(rule, "not_networks", &s.not_networks)
+}
+
+fn operation(rule: &str, o: &OperationSpec) -> Result<(), PolicyError> {
+    nonempty(rule, "ports", &o.ports)?;
+    nonempty(rule, "not_ports", &o.not_ports)?;
+    nonempty(rule, "hosts", &o.hosts)?;
+    nonempty(rule, "not_hosts", &o.not_hosts)?;
+    nonempty(rule, "methods", &o.methods)?;
+    nonempty(rule, "not_methods", &o.not_methods)?;
+    nonempty(rule, "paths", &o.paths)?;
+    nonempty(rule, "not_paths", &o.not_paths)
+}
+
+pub(crate) fn condition(rule: &str, c: &ConditionSpec) -> Result<(), PolicyError> {
+    nonempty(rule, "values", &c.values)?;
+    nonempty(rule, "not_values", &c.not_values)?;
+    if c.values.is_none() && c.not_values.is_none() {
+        return Err(PolicyError::invalid(format!(
+            "rule `{rule}`: condition on header `{}` needs `values` or `not_values`",
+            c.header
+        )));
+    }
+    Ok(())
+}
+
+/// Validates `spec`; returns the warnings.
+pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
+    let mut warnings = Vec::new();
+    let mut names = HashSet::new();
+    for rule in &spec.rules {
+        let name = rule.name.as_str();
+        if name.trim().is_empty() {
+            return Err(PolicyError::invalid("a rule has an empty `name`"));
+        }
+        if !names.insert(name) {
+            return Err(PolicyError::invalid(format!(
+                "two rules are named `{name}`"
+            )));
+        }
+        for (clause, empty) in [
+            ("from", rule.from.as_ref().is_some_and(Vec::is_empty)),
+            ("to", rule.to.as_ref().is_some_and(Vec::is_empty)),
+            ("when", rule.when.as_ref().is_some_and(Vec::is_empty)),
+        ] {
+            if empty {
+                return Err(PolicyError::invalid(format!(
+                    "rule `{name}`: `{clause}` is an empty list (omit it to match anything)"
+                )));
+            }
+        }
+        rule.from
+            .iter()
+            .flatten()
+            .try_for_each(|s| source(name, s))?;
+        rule.to
+            .iter()
+            .flatten()
+            .try_for_each(|o| operation(name, o))?;
+        rule.when
+            .iter()
+            .flatten()
+            .try_for_each(|c| condition(name, c))?;
+        if needs_http(rule) {
+            warnings.push(match rule.action {
+                Action::Deny => format!(
+                    "rule `{name}` (deny) uses HTTP fields: on TCP connections they are ignored, so it denies every connection its other fields match"
+                ),
+                _ => format!(
+                    "rule `{name}` ({}) uses HTTP fields: it never matches a TCP connection",
+                    rule.action.as_str()
+                ),
+            });
+        }
+    }
+    let mut servers = HashSet::new();
+    for s in &spec.servers {
+        if !servers.insert(s.name.as_str()) {
+            return Err(PolicyError::invalid(format!(
+                "two servers are named `{}`",
+                s.name
+            )));
+        }
+        if s.ports.is_empty() {
+            return Err(PolicyError::invalid(format!(
+                "server `{}` has no ports",
+                s.name
+            )));
+        }
+        for route in s.routes.iter().flatten() {
+            for m in &route.matches {
+                nonempty(&route.name, "paths", &m.paths)?;
+                nonempty(&route.name, "methods", &m.methods)?;
+                m.headers
+                    .iter()
+                    .try_for_each(|c| condition(&route.name, c))?;
+            }
+        }
+    }
+    Ok(warnings)
+}
