@@ -79,13 +79,14 @@ pub(crate) fn decision(
     } else {
         decision.verdict().as_str()
     };
-    let audits = decision.audit_rules().collect::<Vec<_>>().join(",");
-    let source = peer
-        .remote_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let audits = Joined(decision);
+    let source = Source(peer);
     if decision.verdict() == Verdict::Allow && !decision.is_audited() {
-        if !config.take_allowed() {
+        // Checked first, so that a busy service with allowed-request logging off pays
+        // nothing here.
+        if !tracing::enabled!(target: "meshless::audit", tracing::Level::DEBUG)
+            || !config.take_allowed()
+        {
             return;
         }
         tracing::debug!(
@@ -117,6 +118,33 @@ pub(crate) fn decision(
             audit = %audits,
             "{}", if label == "deny" || label == "not-found" { "request denied" } else { "request allowed" }
         );
+    }
+}
+
+/// The audit rules of a decision, comma-separated, formatted only when logged.
+struct Joined<'a>(&'a Decision);
+
+impl std::fmt::Display for Joined<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, name) in self.0.audit_rules().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
+/// The peer's address, formatted only when logged.
+struct Source<'a>(&'a PeerIdentity);
+
+impl std::fmt::Display for Source<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.remote_addr() {
+            Some(addr) => write!(f, "{addr}"),
+            None => Ok(()),
+        }
     }
 }
 
