@@ -9,6 +9,9 @@ use meshless::tls::{BundleSet, ExpectedServer, MtlsAcceptor, TlsSource};
 use meshless::{SvidError, TlsError};
 use tokio::io::AsyncWriteExt;
 
+/// Checks that an error is the expected one.
+type Check = fn(&SvidError) -> bool;
+
 fn expected(ca: &TestCa) -> ExpectedServer {
     ExpectedServer::TrustDomain(ca.trust_domain().clone())
 }
@@ -140,7 +143,7 @@ async fn rejects_a_federated_ca_minting_an_identity_of_our_domain() {
 #[tokio::test]
 async fn rejects_each_invalid_svid_shape_with_its_rule() {
     let ca = TestCa::new("example.org").unwrap();
-    let cases: Vec<(Defect, fn(&SvidError) -> bool)> = vec![
+    let cases: Vec<(Defect, Check)> = vec![
         (Defect::NoUriSan, |e| matches!(e, SvidError::NoUriSan)),
         (Defect::TwoUriSans, |e| {
             matches!(e, SvidError::MultipleUriSans(2))

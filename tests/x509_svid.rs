@@ -8,6 +8,9 @@ use meshless::svid::{validate_chain, validate_leaf, validate_linkerd_leaf, valid
 use meshless::testing::{Defect, TestCa, certs_from_pem};
 use meshless::{IdError, SvidError};
 
+/// Checks that an error is the expected one.
+type Check = fn(&SvidError) -> bool;
+
 const ID: &str = "spiffe://example.org/ns/web/sa/frontend";
 
 #[test]
@@ -23,7 +26,7 @@ fn accepts_a_good_svid_and_reads_its_id() {
 #[test]
 fn rejects_each_defect_with_its_own_reason() {
     let ca = TestCa::new("example.org").unwrap();
-    let cases: Vec<(Defect, fn(&SvidError) -> bool)> = vec![
+    let cases: Vec<(Defect, Check)> = vec![
         (Defect::NoUriSan, |e| matches!(e, SvidError::NoUriSan)),
         (Defect::DnsOnly("web.example.org".into()), |e| {
             matches!(e, SvidError::NoUriSan)
@@ -252,7 +255,7 @@ fn openssl_made_certificates_meet_the_same_rules() {
         "spiffe://example.org/ns/a/sa/b"
     );
 
-    let cases: Vec<(&str, &str, fn(&SvidError) -> bool)> = vec![
+    let cases: Vec<(&str, &str, Check)> = vec![
         (
             "noncritical",
             "keyUsage=digitalSignature\nsubjectAltName=URI:spiffe://example.org/x\n",

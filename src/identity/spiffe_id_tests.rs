@@ -1,6 +1,9 @@
 use super::*;
 use proptest::prelude::*;
 
+/// A table row: the input and a check of the error it must give.
+type Case<'a> = (&'a str, fn(&IdError) -> bool);
+
 #[test]
 fn accepts_ids_the_standard_allows() {
     for ok in [
@@ -25,7 +28,7 @@ fn rejects_each_broken_rule_with_its_own_error() {
     use IdError::*;
     let long_td = format!("spiffe://{}", "a".repeat(256));
     let long_id = format!("spiffe://example.org/{}", "a".repeat(MAX_ID_LEN));
-    let cases: Vec<(&str, fn(&IdError) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         ("", |e| matches!(e, Empty)),
         ("example.org/foo", |e| matches!(e, WrongScheme(_))),
         ("SPIFFE://example.org/foo", |e| matches!(e, WrongScheme(_))),
