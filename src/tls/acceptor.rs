@@ -178,6 +178,18 @@ impl MtlsAcceptor {
                 tracing::debug!(target: "meshless::tls", peer = %peer, remote = ?remote, "accepted");
                 Ok((stream, peer))
             }
+            // A peer that connects and leaves (TCP health checks, scanners) is routine;
+            // everything else is a refusal worth a warning.
+            Err(err @ TlsError::Io(_)) => {
+                tracing::debug!(
+                    target: "meshless::tls",
+                    reason = err.reason(),
+                    remote = ?remote,
+                    error = %err,
+                    "connection failed before the handshake finished"
+                );
+                Err(err)
+            }
             Err(err) => {
                 tracing::warn!(
                     target: "meshless::tls",
