@@ -534,3 +534,29 @@ async fn refusals_are_logged_with_their_reason_under_meshless_tls() {
     assert!(line.contains("reason=\"untrusted_ca\""), "{line}");
     assert!(line.contains(&err.to_string()), "{line}");
 }
+
+#[tokio::test]
+async fn optional_client_certificates_yield_unauthenticated_but_still_verify() {
+    let ca = TestCa::new("example.org").unwrap();
+    let source = server_source(&ca);
+    let acceptor = MtlsAcceptor::builder(source.clone())
+        .allow_missing_client_certificate()
+        .build()
+        .unwrap();
+    let (addr, mut rx) = spawn_server(acceptor).await;
+    let said = talk(addr, client_config(&source, None, expected(&ca))).await;
+    let peer = outcome(&mut rx).await.unwrap();
+    assert_eq!(
+        peer.unauthenticated_reason(),
+        Some(meshless::Unauthenticated::NoClientCertificate)
+    );
+    assert_eq!(said, Ok(format!("hello {peer}\n")));
+    // A presented certificate is still verified.
+    let rogue = TestCa::new("example.org")
+        .unwrap()
+        .issue(CLIENT_ID)
+        .unwrap();
+    let _ = talk(addr, client_config(&source, Some(&rogue), expected(&ca))).await;
+    let err = outcome(&mut rx).await.unwrap_err();
+    assert!(matches!(err, TlsError::UntrustedCa { .. }), "{err}");
+}
