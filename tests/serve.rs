@@ -118,6 +118,40 @@ async fn a_silent_client_delays_nobody_and_is_closed_at_the_handshake_timeout() 
 }
 
 #[tokio::test]
+async fn handshakes_beyond_the_bound_wait_for_a_slot() {
+    let ca = TestCa::new("example.org").unwrap();
+    let acceptor = MtlsAcceptor::builder(server_source(&ca))
+        .max_concurrent_handshakes(1)
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(meshless::serve(listener, acceptor, hello()));
+
+    // The only slot is taken by a client that sends nothing.
+    let silent = TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = {
+        let ca_client = client_connector(&ca);
+        tokio::spawn(async move {
+            let client: Client<_, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build(ca_client);
+            let uri = format!("https://127.0.0.1:{}/", addr.port())
+                .parse()
+                .unwrap();
+            body_of(client.get(uri).await.unwrap()).await
+        })
+    };
+    // While the slot is held, the second handshake cannot complete, however long we
+    // look; once the silent client leaves, it does.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a handshake ran beyond the bound");
+    drop(silent);
+    let body = timeout(STEP, waiting).await.unwrap().unwrap();
+    assert_eq!(body, format!("hello {CLIENT_ID}"));
+}
+
+#[tokio::test]
 async fn graceful_shutdown_stops_accepting_and_drains_in_flight_requests() {
     let ca = TestCa::new("example.org").unwrap();
     let acceptor = MtlsAcceptor::new(server_source(&ca)).unwrap();

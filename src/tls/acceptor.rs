@@ -32,6 +32,7 @@ pub struct MtlsAcceptor {
 struct Inner {
     tls: TlsAcceptor,
     permissive: bool,
+    optional_client_cert: bool,
     timeout: Duration,
     handshakes: Semaphore,
 }
@@ -51,6 +52,7 @@ impl fmt::Debug for MtlsAcceptor {
 pub struct MtlsAcceptorBuilder {
     source: TlsSource,
     permissive: bool,
+    optional_client_cert: bool,
     timeout: Duration,
     max_handshakes: usize,
     alpn: Vec<Vec<u8>>,
@@ -64,6 +66,14 @@ impl MtlsAcceptorBuilder {
     /// unauthenticated peers may do.
     pub fn permissive(mut self) -> Self {
         self.permissive = true;
+        self
+    }
+
+    /// Lets TLS clients that present no certificate in: their peer is
+    /// [`Unauthenticated::NoClientCertificate`] and policy decides. A certificate that
+    /// is presented is still verified and refused if invalid.
+    pub fn allow_missing_client_certificate(mut self) -> Self {
+        self.optional_client_cert = true;
         self
     }
 
@@ -91,10 +101,14 @@ impl MtlsAcceptorBuilder {
     /// # Errors
     /// [`TlsError::Config`] if rustls refuses the configuration.
     pub fn build(self) -> Result<MtlsAcceptor, TlsError> {
+        let mut verifier = SpiffeClientVerifier::new(self.source.clone());
+        if self.optional_client_cert {
+            verifier = verifier.allow_missing_client_certificate();
+        }
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_client_cert_verifier(Arc::new(SpiffeClientVerifier::new(self.source.clone())))
+            .with_client_cert_verifier(Arc::new(verifier))
             .with_cert_resolver(Arc::new(CurrentSvid(self.source)));
         // rustls skips the client-certificate verifier on resumption and restores the
         // old peer certificates: no session cache and no tickets, so that every
@@ -106,6 +120,7 @@ impl MtlsAcceptorBuilder {
             inner: Arc::new(Inner {
                 tls: TlsAcceptor::from(Arc::new(config)),
                 permissive: self.permissive,
+                optional_client_cert: self.optional_client_cert,
                 timeout: self.timeout,
                 handshakes: Semaphore::new(self.max_handshakes),
             }),
@@ -142,6 +157,7 @@ impl MtlsAcceptor {
         MtlsAcceptorBuilder {
             source: source.into(),
             permissive: false,
+            optional_client_cert: false,
             timeout: Duration::from_secs(10),
             max_handshakes: 1024,
             alpn: default_alpn(),
@@ -177,6 +193,18 @@ impl MtlsAcceptor {
             Ok((stream, peer)) => {
                 tracing::debug!(target: "meshless::tls", peer = %peer, remote = ?remote, "accepted");
                 Ok((stream, peer))
+            }
+            // A peer that connects and leaves (TCP health checks, scanners) is routine;
+            // everything else is a refusal worth a warning.
+            Err(err @ TlsError::Io(_)) => {
+                tracing::debug!(
+                    target: "meshless::tls",
+                    reason = err.reason(),
+                    remote = ?remote,
+                    error = %err,
+                    "connection failed before the handshake finished"
+                );
+                Err(err)
             }
             Err(err) => {
                 tracing::warn!(
@@ -229,12 +257,13 @@ impl MtlsAcceptor {
             .accept(tcp)
             .await
             .map_err(TlsError::from_handshake)?;
-        let leaf = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .ok_or(TlsError::NoClientCertificate)?;
+        let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) else {
+            if self.inner.optional_client_cert {
+                let peer = PeerIdentity::unauthenticated(Unauthenticated::NoClientCertificate);
+                return Ok((MtlsStream::Tls(Box::new(tls)), with_addrs(peer)));
+            }
+            return Err(TlsError::NoClientCertificate);
+        };
         // The verifier accepted this leaf moments ago; re-reading its ID is cheap.
         let id = validate_leaf(leaf)?;
         Ok((

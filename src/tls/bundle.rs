@@ -92,11 +92,20 @@ impl TrustBundle {
     /// cert-manager, spiffe-helper and Kubernetes Secrets).
     ///
     /// # Errors
-    /// [`TlsError::Parse`] for bad PEM or an unusable root.
+    /// [`TlsError::Parse`] for bad PEM, a file without any certificate, or an unusable
+    /// root.
     pub fn from_pem(trust_domain: TrustDomain, pem: &[u8]) -> Result<Self, TlsError> {
         let roots = CertificateDer::pem_slice_iter(pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| TlsError::parse(format!("PEM bundle for `{trust_domain}`"), e))?;
+        if roots.is_empty() {
+            // Unlike a SPIFFE bundle with an empty `keys` list (an explicit "trust
+            // nothing"), a PEM file without certificates is a truncated or wrong file.
+            return Err(TlsError::parse(
+                format!("PEM bundle for `{trust_domain}`"),
+                "no CERTIFICATE block found",
+            ));
+        }
         Self::new(trust_domain, roots)
     }
 

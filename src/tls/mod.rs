@@ -77,3 +77,6 @@ pub fn provider() -> Arc<CryptoProvider> {
 pub(crate) fn default_alpn() -> Vec<Vec<u8>> {
     vec![b"h2".to_vec(), b"http/1.1".to_vec()]
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests;

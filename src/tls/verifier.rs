@@ -18,17 +18,31 @@ use crate::{SpiffeId, TrustDomain};
 /// A rustls [`ClientCertVerifier`] that authenticates clients by X.509-SVID against the
 /// bundle of the client's own trust domain, read from a [`TlsSource`] at each handshake.
 ///
-/// A client certificate is mandatory. No CA names are hinted to clients (SPIFFE
-/// clients present their one SVID regardless).
+/// A client certificate is mandatory unless relaxed with
+/// [`SpiffeClientVerifier::allow_missing_client_certificate`]; a certificate that is
+/// presented is always verified. No CA names are hinted to clients (SPIFFE clients
+/// present their one SVID regardless).
 #[derive(Clone)]
 pub struct SpiffeClientVerifier {
     source: TlsSource,
+    mandatory: bool,
 }
 
 impl SpiffeClientVerifier {
-    /// A verifier reading the bundles of `source`.
+    /// A verifier reading the bundles of `source`; client certificates are mandatory.
     pub fn new(source: TlsSource) -> Self {
-        Self { source }
+        Self {
+            source,
+            mandatory: true,
+        }
+    }
+
+    /// Lets clients finish the handshake without a certificate (they are then
+    /// unauthenticated; policy decides). Presented certificates are still verified.
+    #[must_use]
+    pub fn allow_missing_client_certificate(mut self) -> Self {
+        self.mandatory = false;
+        self
     }
 }
 
@@ -72,6 +86,10 @@ fn schemes() -> Vec<SignatureScheme> {
 }
 
 impl ClientCertVerifier for SpiffeClientVerifier {
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
     }

@@ -139,3 +139,31 @@ pub fn require(tool: &str) {
         "this test needs `{tool}` on PATH (CI installs it): install it to run the test"
     );
 }
+
+/// Servers of `ca`'s trust domain.
+pub fn expected(ca: &TestCa) -> ExpectedServer {
+    ExpectedServer::TrustDomain(ca.trust_domain().clone())
+}
+
+/// Presents `client` to a strict server of `ca` trusting `bundles`; returns what the
+/// server's acceptor concluded, after checking the client saw the same outcome.
+pub async fn verdict(
+    ca: &TestCa,
+    bundles: BundleSet,
+    client: Option<&TestSvid>,
+) -> Result<meshless::PeerIdentity, TlsError> {
+    let issued = ca.issue_with_dns_sans(SERVER_ID, &["localhost"]).unwrap();
+    let source = TlsSource::new(material(&issued, bundles));
+    let acceptor = MtlsAcceptor::new(source.clone()).unwrap();
+    let (addr, mut rx) = spawn_server(acceptor).await;
+    let client_result = talk(addr, client_config(&source, client, expected(ca))).await;
+    let server_result = outcome(&mut rx).await;
+    match &server_result {
+        Ok(peer) => assert_eq!(client_result, Ok(format!("hello {peer}\n"))),
+        Err(_) => assert!(
+            client_result.is_err(),
+            "client was served: {client_result:?}"
+        ),
+    }
+    server_result
+}
