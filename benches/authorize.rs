@@ -1,6 +1,7 @@
 //! Layer overhead: a request through `AuthorizeLayer` against the bare service, with
 //! policies of 10 and 1,000 rules. The request (with its `PeerIdentity`, as
-//! `meshless::serve` attaches it) is built outside the timed part for both.
+//! `meshless::serve` attaches it: a clone of the connection's) is built outside the
+//! timed part for both.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,7 +18,9 @@ use tower::{Layer, Service};
 
 /// `n` allow rules, each for one workload and one API prefix, plus one deny rule.
 fn policy(n: usize) -> Policy {
-    let mut json = String::from(r#"{"default":"deny","rules":[{"name":"no-admin","action":"deny","to":[{"paths":["/admin*"]}]}"#);
+    let mut json = String::from(
+        r#"{"default":"deny","rules":[{"name":"no-admin","action":"deny","to":[{"paths":["/admin*"]}]}"#,
+    );
     for i in 0..n {
         json.push_str(&format!(
             r#",{{"name":"r{i}","action":"allow","from":[{{"identities":["spiffe://example.org/ns/ns{i}/sa/app"]}}],"to":[{{"methods":["GET","POST"],"paths":["/api/v{i}/*"]}}]}}"#
@@ -27,18 +30,24 @@ fn policy(n: usize) -> Policy {
     Policy::from_json(&json).expect("generated policy is valid")
 }
 
-fn request(n: usize) -> Request<()> {
-    let i = n / 2;
-    let id: SpiffeId = format!("spiffe://example.org/ns/ns{i}/sa/app").parse().unwrap();
-    let peer = PeerIdentity::authenticated(id)
+/// The connection's identity: one per connection, a clone on each of its requests.
+fn peer(n: usize) -> PeerIdentity {
+    let id: SpiffeId = format!("spiffe://example.org/ns/ns{}/sa/app", n / 2)
+        .parse()
+        .unwrap();
+    PeerIdentity::authenticated(id)
         .with_remote_addr("10.0.0.7:40000".parse().unwrap())
-        .with_local_addr("10.0.0.1:8443".parse().unwrap());
+        .with_local_addr("10.0.0.1:8443".parse().unwrap())
+}
+
+fn request(n: usize, peer: &PeerIdentity) -> Request<()> {
+    let i = n / 2;
     let mut req = Request::get(format!("https://api.example.org/api/v{i}/items?limit=10"))
         .header("host", "api.example.org")
         .header("user-agent", "bench")
         .body(())
         .unwrap();
-    req.extensions_mut().insert(peer);
+    req.extensions_mut().insert(peer.clone());
     req
 }
 
@@ -57,22 +66,34 @@ where
 
 fn authorize(c: &mut Criterion) {
     let mut g = c.benchmark_group("authorize");
-    let mut bare = tower::service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(String::new())) });
+    let mut bare = tower::service_fn(|_req: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    });
+    let conn = peer(10);
     g.bench_function("bare_service", |b| {
-        b.iter_batched(|| request(10), |req| black_box(call(&mut bare, req)), BatchSize::SmallInput)
+        b.iter_batched(
+            || request(10, &conn),
+            |req| black_box(call(&mut bare, req)),
+            BatchSize::SmallInput,
+        )
     });
     for n in [10, 1_000] {
         let layer = AuthorizeLayer::new(PolicyHandle::new(policy(n)));
         let mut svc = layer.layer(bare);
-        let res = call(&mut svc, request(n)).unwrap();
+        let conn = peer(n);
+        let res = call(&mut svc, request(n, &conn)).unwrap();
         assert_eq!(res.status(), 200, "the benchmarked request is allowed");
         g.bench_function(format!("layer_{n}_rules_allow"), |b| {
-            b.iter_batched(|| request(n), |req| black_box(call(&mut svc, req)), BatchSize::SmallInput)
+            b.iter_batched(
+                || request(n, &conn),
+                |req| black_box(call(&mut svc, req)),
+                BatchSize::SmallInput,
+            )
         });
         g.bench_function(format!("layer_{n}_rules_deny"), |b| {
             b.iter_batched(
                 || {
-                    let mut req = request(n);
+                    let mut req = request(n, &conn);
                     *req.uri_mut() = "https://api.example.org/admin/x".parse().unwrap();
                     req
                 },

@@ -49,7 +49,9 @@ async fn start() -> Echo {
             let (tcp, _) = listener.accept().await.unwrap();
             let (acceptor, authz) = (acceptor.clone(), authz.clone());
             tokio::spawn(async move {
-                let Ok((mut stream, peer)) = acceptor.accept(tcp).await else { return };
+                let Ok((mut stream, peer)) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 if !authz.check(&peer).is_allowed() {
                     return; // dropping the stream closes the connection
                 }
@@ -71,7 +73,12 @@ async fn start() -> Echo {
             });
         }
     });
-    Echo { port, ca, policy, metrics }
+    Echo {
+        port,
+        ca,
+        policy,
+        metrics,
+    }
 }
 
 impl Echo {
@@ -79,12 +86,20 @@ impl Echo {
         let expected: SpiffeId = SERVER.parse().unwrap();
         let connector = MtlsConnector::new(self.ca.tls_source(id).unwrap(), expected).unwrap();
         let uri = format!("https://127.0.0.1:{}", self.port).parse().unwrap();
-        timeout(T, connector.connect(uri)).await.unwrap().unwrap().into_inner().0
+        timeout(T, connector.connect(uri))
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner()
+            .0
     }
 }
 
 /// Writes `msg` and reads the echo; `None` when the server closed the connection.
-async fn echo(stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>, msg: &[u8]) -> Option<Vec<u8>> {
+async fn echo(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    msg: &[u8],
+) -> Option<Vec<u8>> {
     stream.write_all(msg).await.ok()?;
     let mut buf = vec![0u8; msg.len()];
     match timeout(T, stream.read_exact(&mut buf)).await.unwrap() {
@@ -96,7 +111,9 @@ async fn echo(stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream
 #[tokio::test]
 async fn allowed_peer_gets_its_bytes_echoed_and_denied_peer_is_closed() {
     let server = start().await;
-    let mut web = server.connect("spiffe://example.org/ns/web/sa/frontend").await;
+    let mut web = server
+        .connect("spiffe://example.org/ns/web/sa/frontend")
+        .await;
     assert_eq!(echo(&mut web, b"PING").await.as_deref(), Some(&b"PING"[..]));
 
     let mut other = server.connect("spiffe://example.org/ns/other/sa/x").await;
@@ -107,26 +124,41 @@ async fn allowed_peer_gets_its_bytes_echoed_and_denied_peer_is_closed() {
     assert_eq!(echo(&mut batch, b"PING").await, None);
 
     let text = server.metrics.render();
-    assert!(text.contains(r#"inbound_tcp_authz_allow_total{authz="cache-clients",tls="true"} 1"#), "{text}");
-    assert!(text.contains(r#"inbound_tcp_authz_deny_total{authz="default:deny",tls="true"} 2"#), "{text}");
+    assert!(
+        text.contains(r#"inbound_tcp_authz_allow_total{authz="cache-clients",tls="true"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"inbound_tcp_authz_deny_total{authz="default:deny",tls="true"} 2"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn open_connections_are_closed_when_a_policy_change_no_longer_allows_them() {
     let server = start().await;
-    let mut web = server.connect("spiffe://example.org/ns/web/sa/frontend").await;
+    let mut web = server
+        .connect("spiffe://example.org/ns/web/sa/frontend")
+        .await;
     assert!(echo(&mut web, b"one").await.is_some());
 
     // An unrelated change keeps the connection.
-    server.policy.store(Policy::from_yaml(&POLICY.replace("batch", "jobs")).unwrap());
+    server
+        .policy
+        .store(Policy::from_yaml(&POLICY.replace("batch", "jobs")).unwrap());
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(echo(&mut web, b"two").await.is_some());
 
     // Removing the rule closes it.
-    server.policy.store(Policy::from_yaml("default: deny\n").unwrap());
+    server
+        .policy
+        .store(Policy::from_yaml("default: deny\n").unwrap());
     let mut buf = [0u8; 8];
     let n = timeout(T, web.read(&mut buf)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0, "the server closed the connection");
     let text = server.metrics.render();
-    assert!(text.contains(r#"inbound_tcp_authz_terminate_total{authz="default:deny",tls="true"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"inbound_tcp_authz_terminate_total{authz="default:deny",tls="true"} 1"#),
+        "{text}"
+    );
 }

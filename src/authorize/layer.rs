@@ -240,7 +240,7 @@ impl<S, D> Authorize<S, D> {
         }
         let attrs = attrs.with_headers(req.headers());
         let policy = shared.policy.load();
-        let decision = policy.evaluate(&attrs);
+        let decision = super::evaluate(&policy, peer, &attrs);
 
         let tls = peer.is_authenticated();
         shared

@@ -29,7 +29,25 @@ pub use headers::{L5D_CLIENT_ID, X_FORWARDED_CLIENT_CERT};
 pub use layer::{Authorize, AuthorizeLayer};
 pub use tcp::ConnectionAuthorizer;
 
+use std::sync::Arc;
+
 use crate::PeerIdentity;
+use crate::policy::{Decision, Policy, RequestAttrs};
+
+/// Evaluates `attrs` with the identity-dependent half of `policy` resolved once per
+/// connection: cached on the connection's `PeerIdentity`, re-resolved after a reload.
+pub(crate) fn evaluate(policy: &Policy, peer: &PeerIdentity, attrs: &RequestAttrs<'_>) -> Decision {
+    let cache = peer.policy_cache();
+    if let Some(rules) = &*cache.load() {
+        if rules.is_for(policy) {
+            return rules.evaluate(policy, attrs);
+        }
+    }
+    let rules = Arc::new(policy.for_connection(peer));
+    let decision = rules.evaluate(policy, attrs);
+    cache.store(Some(rules));
+    decision
+}
 
 /// The peer identity attached to a request: by `meshless::serve` as an extension, or by
 /// the axum listener as `ConnectInfo`.

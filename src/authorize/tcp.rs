@@ -63,7 +63,7 @@ impl ConnectionAuthorizer {
 
     /// Decides on a new connection, logs and counts the decision.
     pub fn check(&self, peer: &PeerIdentity) -> Decision {
-        let decision = self.policy.load().evaluate(&RequestAttrs::from_peer(peer));
+        let decision = super::evaluate(&self.policy.load(), peer, &RequestAttrs::from_peer(peer));
         self.metrics.tcp_decision(
             decision.is_allowed(),
             decision.rule_name(),
@@ -96,7 +96,7 @@ impl ConnectionAuthorizer {
                         continue;
                     }
                     seen = now;
-                    let decision = seen.evaluate(&RequestAttrs::from_peer(peer));
+                    let decision = super::evaluate(&seen, peer, &RequestAttrs::from_peer(peer));
                     if !decision.is_allowed() {
                         self.metrics.tcp_terminated(decision.rule_name(), peer.is_authenticated());
                         audit::decision(

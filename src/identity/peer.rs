@@ -2,6 +2,9 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use super::linkerd::LinkerdId;
 use super::spiffe_id::{SpiffeId, TrustDomain};
@@ -117,48 +120,76 @@ impl fmt::Display for Unauthenticated {
 /// assert!(PeerIdentity::unauthenticated(Unauthenticated::Plaintext).identity().is_none());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Cloning is cheap (one reference count): `meshless::serve` attaches a clone to every
+/// request of a connection.
+#[derive(Clone)]
 pub struct PeerIdentity {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
     auth: Result<Identity, Unauthenticated>,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
+    /// The identity-dependent half of the policy, resolved on the connection's first
+    /// request and shared by every later one (checked against the policy's generation,
+    /// so a reload is never bypassed). Crate-private; not part of equality.
+    policy_cache: Arc<ArcSwapOption<crate::policy::PeerRules>>,
 }
+
+impl PartialEq for PeerIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&*self.inner, &*other.inner);
+        a.auth == b.auth && a.remote_addr == b.remote_addr && a.local_addr == b.local_addr
+    }
+}
+
+impl Eq for PeerIdentity {}
 
 impl PeerIdentity {
     /// A peer that proved `identity`.
     pub fn authenticated(identity: impl Into<Identity>) -> Self {
-        Self {
-            auth: Ok(identity.into()),
-            remote_addr: None,
-            local_addr: None,
-        }
+        Self::new(Ok(identity.into()))
     }
 
     /// A peer that proved nothing, for `reason`.
     pub fn unauthenticated(reason: Unauthenticated) -> Self {
+        Self::new(Err(reason))
+    }
+
+    fn new(auth: Result<Identity, Unauthenticated>) -> Self {
         Self {
-            auth: Err(reason),
-            remote_addr: None,
-            local_addr: None,
+            inner: Arc::new(Inner {
+                auth,
+                remote_addr: None,
+                local_addr: None,
+                policy_cache: Arc::default(),
+            }),
         }
+    }
+
+    pub(crate) fn policy_cache(&self) -> &ArcSwapOption<crate::policy::PeerRules> {
+        &self.inner.policy_cache
     }
 
     /// Sets the peer's socket address.
     pub fn with_remote_addr(mut self, addr: SocketAddr) -> Self {
-        self.remote_addr = Some(addr);
+        Arc::make_mut(&mut self.inner).remote_addr = Some(addr);
         self
     }
 
     /// Sets our own socket address on the connection (its port is the destination port
     /// policy sees).
     pub fn with_local_addr(mut self, addr: SocketAddr) -> Self {
-        self.local_addr = Some(addr);
+        Arc::make_mut(&mut self.inner).local_addr = Some(addr);
         self
     }
 
     /// The proven identity, if any.
     pub fn identity(&self) -> Option<&Identity> {
-        self.auth.as_ref().ok()
+        self.inner.auth.as_ref().ok()
     }
 
     /// The proven SPIFFE ID, if the peer has one.
@@ -173,41 +204,41 @@ impl PeerIdentity {
 
     /// True when the peer proved an identity.
     pub fn is_authenticated(&self) -> bool {
-        self.auth.is_ok()
+        self.inner.auth.is_ok()
     }
 
     /// Why the peer is unauthenticated, if it is.
     pub fn unauthenticated_reason(&self) -> Option<Unauthenticated> {
-        self.auth.as_ref().err().copied()
+        self.inner.auth.as_ref().err().copied()
     }
 
     /// The peer's socket address, when known.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
+        self.inner.remote_addr
     }
 
     /// Our socket address on the connection, when known.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+        self.inner.local_addr
     }
 }
 
 impl fmt::Debug for PeerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("PeerIdentity");
-        match &self.auth {
+        match &self.inner.auth {
             Ok(id) => d.field("identity", id),
             Err(reason) => d.field("unauthenticated", reason),
         };
-        d.field("remote_addr", &self.remote_addr)
-            .field("local_addr", &self.local_addr)
+        d.field("remote_addr", &self.inner.remote_addr)
+            .field("local_addr", &self.inner.local_addr)
             .finish()
     }
 }
 
 impl fmt::Display for PeerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.auth {
+        match &self.inner.auth {
             Ok(id) => write!(f, "{id}"),
             Err(reason) => write!(f, "unauthenticated ({reason})"),
         }

@@ -342,6 +342,11 @@ impl PeerRules {
         policy.decide(attrs, Some(self))
     }
 
+    /// True when this was resolved for `policy` (not for an earlier or other one).
+    pub(crate) fn is_for(&self, policy: &Policy) -> bool {
+        self.generation == policy.generation
+    }
+
     /// How many rules' `from` clauses matched the peer.
     pub fn len(&self) -> usize {
         self.lists.iter().map(|l| l.len()).sum()
