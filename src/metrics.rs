@@ -9,9 +9,11 @@
 //! from a fixed set. Raw paths and client identities are never labels.
 //!
 //! ```
-//! let metrics = meshless::metrics::Metrics::global();
+//! use meshless::metrics::{Metrics, ReloadKind};
+//! let metrics = Metrics::new(); // components count into Metrics::global() by default
+//! metrics.reload(ReloadKind::Policy, true);
 //! let text = metrics.render();
-//! assert!(text.contains("inbound_http_authz_allow_total"));
+//! assert!(text.contains(r#"meshless_reloads_total{kind="policy",result="success"} 1"#));
 //! assert!(text.ends_with("# EOF\n"));
 //! ```
 

@@ -431,3 +431,44 @@ async fn dry_run_lets_requests_through_and_says_what_would_have_happened() {
         "the decision still names what would have decided: {body}"
     );
 }
+
+#[tokio::test]
+async fn handshakes_are_counted_by_result_and_reason() {
+    let server = start(POLICY, false, false).await;
+    let (status, _, _) = get(
+        &server.client(FRONTEND),
+        &server.url("https", "/orders"),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // A client of a trust domain the server has no bundle for.
+    let partner = TestCa::new("partner.example").unwrap();
+    let issued = partner.issue("spiffe://partner.example/ns/x/sa/y").unwrap();
+    let bundles = meshless::tls::BundleSet::new()
+        .with(server.ca.bundle().unwrap())
+        .with(partner.bundle().unwrap());
+    let svid = meshless::tls::Svid::new(issued.chain().to_vec(), issued.key()).unwrap();
+    let material = meshless::tls::TlsMaterial::new(svid, bundles).unwrap();
+    let expected: SpiffeId = SERVER.parse().unwrap();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+        .build(MtlsConnector::new(material, expected).unwrap());
+    let req = http::Request::get(server.url("https", "/orders"))
+        .body(Empty::new())
+        .unwrap();
+    assert!(timeout(T, client.request(req)).await.unwrap().is_err());
+    let text = Metrics::global().render();
+    assert!(
+        text.contains(r#"inbound_tls_handshakes_total{result="success",reason="ok"}"#),
+        "{text}"
+    );
+    let refused = r#"inbound_tls_handshakes_total{result="failure",reason="unknown_trust_domain"}"#;
+    // The server counts the refusal right after its handshake fails; allow it a moment.
+    for _ in 0..50 {
+        if Metrics::global().render().contains(refused) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no refusal counted: {}", Metrics::global().render());
+}

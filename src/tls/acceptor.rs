@@ -176,7 +176,9 @@ impl MtlsAcceptor {
 
     /// Runs the handshake on `tcp` and returns the stream with the peer's proven
     /// identity (and both socket addresses). Refusals are logged (target
-    /// `meshless::tls`) with their [`TlsError::reason`].
+    /// `meshless::tls`) with their [`TlsError::reason`]; every handshake is counted in
+    /// [`Metrics::global`](crate::metrics::Metrics::global) as
+    /// `inbound_tls_handshakes_total{result, reason}`.
     ///
     /// # Errors
     /// The reason the peer was refused: a [`TlsError`] certificate rejection,
@@ -189,6 +191,12 @@ impl MtlsAcceptor {
             Ok(result) => result,
             Err(_) => Err(TlsError::HandshakeTimeout(timeout)),
         };
+        let metrics = crate::metrics::Metrics::global();
+        match &result {
+            Ok((_, peer)) if !peer.is_authenticated() => {}
+            Ok(_) => metrics.handshake(Ok(())),
+            Err(err) => metrics.handshake(Err(err.reason())),
+        }
         match result {
             Ok((stream, peer)) => {
                 tracing::debug!(target: "meshless::tls", peer = %peer, remote = ?remote, "accepted");
