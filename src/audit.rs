@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::PeerIdentity;
-use crate::policy::{Decision, Verdict};
+use crate::policy::{Decision, DefaultPolicy, Verdict};
 
 /// How allowed requests are logged (denials are always logged).
 #[derive(Debug, Clone)]
@@ -72,10 +72,15 @@ pub(crate) fn decision(
     req: RequestView<'_>,
     reason: &dyn std::fmt::Display,
 ) {
-    let would_deny = decision.dry_run() && decision.verdict() != Verdict::Allow;
-    let label = if would_deny || (decision.is_audited() && decision.verdict() == Verdict::Allow) {
-        // Audit rules and the audit default let a request in but log it loudly.
-        if would_deny { "would-deny" } else { "audit" }
+    // What a stricter setting would have done: a dry run that would deny, or the
+    // `audit` default letting in a request no rule allowed.
+    let would_deny = (decision.dry_run() && decision.verdict() != Verdict::Allow)
+        || decision.default_policy() == Some(DefaultPolicy::Audit);
+    let label = if would_deny {
+        "would-deny"
+    } else if decision.is_audited() {
+        // Audit rules let a request through but log it loudly.
+        "audit"
     } else {
         decision.verdict().as_str()
     };
@@ -116,7 +121,8 @@ pub(crate) fn decision(
             path = req.path,
             dry_run = decision.dry_run(),
             audit = %audits,
-            "{}", if label == "deny" || label == "not-found" { "request denied" } else { "request allowed" }
+            "{}",
+            if decision.is_allowed() { "request allowed" } else { "request denied" }
         );
     }
 }

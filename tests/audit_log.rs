@@ -1,0 +1,184 @@
+//! The audit log: one event per decision on target `meshless::audit`, with stable
+//! fields, captured from a real tracing subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use meshless::audit::AuditConfig;
+use meshless::authorize::AuthorizeLayer;
+use meshless::policy::{Policy, PolicyHandle};
+use meshless::{PeerIdentity, SpiffeId, Unauthenticated};
+use tower::ServiceExt;
+
+/// A `MakeWriter` collecting everything written into one buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_owned).collect()
+    }
+}
+
+/// Runs `requests` (peer, path) through a layer over `policy` and returns the audit lines.
+async fn audit_lines(
+    policy: &str,
+    audit: AuditConfig,
+    requests: &[(PeerIdentity, &str)],
+) -> (Vec<StatusCode>, Vec<String>) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let layer =
+        AuthorizeLayer::new(PolicyHandle::new(Policy::from_yaml(policy).unwrap())).audit(audit);
+    let mut statuses = Vec::new();
+    for (peer, path) in requests {
+        let svc = tower::ServiceBuilder::new()
+            .layer(layer.clone())
+            .service_fn(|_req: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+            });
+        let mut req = Request::get(*path)
+            .header("host", "api.example.org")
+            .body(())
+            .unwrap();
+        req.extensions_mut().insert(peer.clone());
+        statuses.push(svc.oneshot(req).await.unwrap().status());
+    }
+    let lines = captured
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("meshless::audit"))
+        .collect();
+    (statuses, lines)
+}
+
+fn peer(id: &str) -> PeerIdentity {
+    PeerIdentity::authenticated(id.parse::<SpiffeId>().unwrap())
+        .with_remote_addr("10.1.2.3:4444".parse().unwrap())
+}
+
+const POLICY: &str = r#"
+default: deny
+rules:
+  - name: web-reads
+    action: allow
+    from: [{namespaces: ["web"]}]
+  - name: watch-exports
+    action: audit
+    to: [{paths: ["/export*"]}]
+"#;
+
+#[tokio::test]
+async fn denials_and_allowed_requests_are_logged_with_stable_fields() {
+    let (statuses, lines) = audit_lines(
+        POLICY,
+        AuditConfig::default(),
+        &[
+            (peer("spiffe://example.org/ns/web/sa/a"), "/orders/../items"),
+            (peer("spiffe://example.org/ns/ops/sa/b"), "/items"),
+            (
+                PeerIdentity::unauthenticated(Unauthenticated::Plaintext),
+                "/items",
+            ),
+            (peer("spiffe://example.org/ns/web/sa/a"), "/export/all"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::FORBIDDEN,
+            StatusCode::FORBIDDEN,
+            StatusCode::OK
+        ]
+    );
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let allowed = &lines[0];
+    for field in [
+        "decision=\"allow\"",
+        "rule=\"web-reads\"",
+        "peer=spiffe://example.org/ns/web/sa/a",
+        "source=10.1.2.3:4444",
+        "method=\"GET\"",
+        "host=\"api.example.org\"",
+        "path=\"/items\"",
+        "dry_run=false",
+    ] {
+        assert!(allowed.contains(field), "{field} missing in {allowed}");
+    }
+    assert!(allowed.starts_with("DEBUG"), "{allowed}");
+    let denied = &lines[1];
+    assert!(
+        denied.starts_with(" INFO")
+            && denied.contains("decision=\"deny\"")
+            && denied.contains("rule=\"default:deny\""),
+        "{denied}"
+    );
+    assert!(
+        lines[2].contains("peer=unauthenticated (plaintext)"),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("decision=\"audit\"") && lines[3].contains("audit=watch-exports"),
+        "{}",
+        lines[3]
+    );
+}
+
+#[tokio::test]
+async fn the_audit_default_logs_would_deny_and_sampling_mutes_only_allowed_requests() {
+    let (statuses, lines) = audit_lines(
+        "default: audit\n",
+        AuditConfig::default().sample_allowed(0),
+        &[(peer("spiffe://example.org/ns/ops/sa/b"), "/anything")],
+    )
+    .await;
+    assert_eq!(statuses, [StatusCode::OK]);
+    assert_eq!(
+        lines.len(),
+        1,
+        "audit decisions are never sampled away: {lines:#?}"
+    );
+    assert!(lines[0].contains("decision=\"would-deny\""), "{}", lines[0]);
+
+    let (_, lines) = audit_lines(
+        POLICY,
+        AuditConfig::default().sample_allowed(0),
+        &[
+            (peer("spiffe://example.org/ns/web/sa/a"), "/items"),
+            (peer("spiffe://example.org/ns/ops/sa/b"), "/items"),
+        ],
+    )
+    .await;
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("decision=\"deny\""));
+
+    let (_, lines) = audit_lines(
+        POLICY,
+        AuditConfig::default().sample_allowed(3),
+        &vec![(peer("spiffe://example.org/ns/web/sa/a"), "/items"); 9],
+    )
+    .await;
+    assert_eq!(lines.len(), 3, "one in three: {lines:#?}");
+}
