@@ -20,11 +20,16 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18443}
 RUN=$(mktemp -d /tmp/meshless-serve-bench.XXXXXX)
 
-# The shared bench directory is read-only: build its load generator out of tree.
-echo "building loadgen and the hello service (release)"
-cp -r "$BENCH/yardstick" "$RUN/yardstick"
-cargo build --release --quiet --manifest-path "$RUN/yardstick/Cargo.toml" --bin loadgen
-LOADGEN=$RUN/yardstick/target/release/loadgen
+# Use the harness's load generator if it was built (compare.sh builds it), else build
+# it out of tree: the shared bench directory may be read-only.
+LOADGEN=$BENCH/yardstick/target/release/loadgen
+if [ ! -x "$LOADGEN" ]; then
+  echo "building loadgen (release)"
+  cp -r "$BENCH/yardstick" "$RUN/yardstick"
+  cargo build --release --quiet --manifest-path "$RUN/yardstick/Cargo.toml" --bin loadgen
+  LOADGEN=$RUN/yardstick/target/release/loadgen
+fi
+echo "building the hello service (release)"
 cargo build --release --quiet --example hello_bench
 HELLO=$ROOT/target/release/examples/hello_bench
 "$BENCH/certs.sh" "$RUN/certs" >/dev/null 2>&1
