@@ -4,6 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod identity;
+pub mod jwt;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -13,3 +14,6 @@ pub use identity::{
     IdError, Identity, LinkerdId, LinkerdIdError, MAX_ID_LEN, MAX_TRUST_DOMAIN_LEN, PeerIdentity,
     SpiffeId, SvidError, TrustDomain, Unauthenticated,
 };
+pub use jwt::{Claims, ClaimsError, RequestPrincipal};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwtIssuer, JwtLayer};

@@ -370,3 +370,6 @@ pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String>
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())
 }
+
+#[cfg(feature = "jwt")]
+pub use crate::jwt::test_keys::{TestJwtKey, TestJwtKeyError};
