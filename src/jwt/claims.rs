@@ -57,6 +57,7 @@ impl Claims {
         }
     }
 
+    #[cfg(feature = "jwt")]
     pub(crate) fn from_map(map: Map<String, Value>) -> Self {
         Self(Arc::new(map))
     }

@@ -45,6 +45,7 @@ impl TestJwtKey {
     /// [`TestJwtKeyError`] for another algorithm, or when key generation fails.
     pub fn generate(kid: &str, alg: &str) -> Result<Self, TestJwtKeyError> {
         let alg: Algorithm = alg.parse().map_err(err)?;
+        let mut ed_public = None;
         let key = match alg {
             Algorithm::RS256
             | Algorithm::RS384
@@ -67,12 +68,18 @@ impl TestJwtKey {
             }
             Algorithm::EdDSA => {
                 let pair = KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(err)?;
+                ed_public = Some(URL_SAFE_NO_PAD.encode(pair.public_key_raw()));
                 EncodingKey::from_ed_pem(pair.serialize_pem().as_bytes()).map_err(err)?
             }
             other => return Err(err(format!("`{other:?}` is not an asymmetric algorithm"))),
         };
-        let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, alg).map_err(err)?)
-            .map_err(err)?;
+        // jsonwebtoken derives public JWKs from PKCS#8 v1 Ed25519 keys only; rcgen
+        // writes v2, so the Ed25519 JWK is written from the raw public key.
+        let mut jwk = match ed_public {
+            Some(x) => serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "x": x}),
+            None => serde_json::to_value(Jwk::from_encoding_key(&key, alg).map_err(err)?)
+                .map_err(err)?,
+        };
         if let Value::Object(map) = &mut jwk {
             map.insert("kid".into(), Value::String(kid.into()));
         }

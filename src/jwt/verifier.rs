@@ -213,8 +213,8 @@ impl JwtVerifier {
         else {
             return Err(TokenError::Malformed("not three dot-separated parts"));
         };
-        if h64.is_empty() || p64.is_empty() || sig.is_empty() {
-            return Err(TokenError::Malformed("empty part"));
+        if h64.is_empty() || p64.is_empty() {
+            return Err(TokenError::Malformed("empty header or payload"));
         }
         let header_bytes = URL_SAFE_NO_PAD
             .decode(h64)
@@ -224,6 +224,9 @@ impl JwtVerifier {
         let alg = parse_alg(header.alg.as_deref())?;
         if header.crit.is_some() {
             return Err(TokenError::CriticalHeader);
+        }
+        if sig.is_empty() {
+            return Err(TokenError::Malformed("empty signature"));
         }
         let payload_bytes = URL_SAFE_NO_PAD
             .decode(p64)
