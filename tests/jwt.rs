@@ -24,7 +24,9 @@ fn accepts_rsa_pss_ecdsa_and_eddsa_tokens() {
     let k = keys();
     for key in [&k.rsa, &k.ps, &k.ec, &k.ec384, &k.ed] {
         let token = key.sign(&claims(r#""groups":["dev","admins"]"#)).unwrap();
-        let ok = v.verify_at(&token, NOW).unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let ok = v
+            .verify_at(&token, NOW)
+            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
         assert_eq!(ok.principal().as_str(), "https://idp.test/user-1");
         assert_eq!(ok.principal().issuer(), Some(ISS));
         assert!(ok.principal().spiffe_id().is_none());
@@ -63,18 +65,28 @@ fn rejects_wrong_issuer_and_audience() {
     let v = verifier();
     let k = keys();
     let t = k.ec.sign(&claims(r#""iss":"https://evil.test""#)).unwrap();
-    assert_eq!(reason(&v, &t), TokenError::UnknownIssuer("https://evil.test".into()));
-    let t = k.ec.sign(r#"{"sub":"u","aud":"api","exp":1900000000}"#).unwrap();
+    assert_eq!(
+        reason(&v, &t),
+        TokenError::UnknownIssuer("https://evil.test".into())
+    );
+    let t =
+        k.ec.sign(r#"{"sub":"u","aud":"api","exp":1900000000}"#)
+            .unwrap();
     assert_eq!(reason(&v, &t), TokenError::MissingClaim("iss"));
     let t = k.ec.sign(&claims(r#""aud":"other""#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::WrongAudience("other".into()));
     let t = k.ec.sign(&claims(r#""aud":["x","y"]"#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::WrongAudience("x,y".into()));
     let t = k.ec.sign(&claims(r#""aud":["x","api"]"#)).unwrap();
-    assert!(v.verify_at(&t, NOW).is_ok(), "any accepted audience suffices");
+    assert!(
+        v.verify_at(&t, NOW).is_ok(),
+        "any accepted audience suffices"
+    );
     let t = k.ec.sign(&claims(r#""aud":["api",7]"#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::InvalidClaim("aud"));
-    let t = k.ec.sign(&format!(r#"{{"iss":"{ISS}","sub":"u","exp":{}}}"#, NOW + 9)).unwrap();
+    let t =
+        k.ec.sign(&format!(r#"{{"iss":"{ISS}","sub":"u","exp":{}}}"#, NOW + 9))
+            .unwrap();
     assert_eq!(reason(&v, &t), TokenError::MissingClaim("aud"));
 }
 
@@ -95,7 +107,10 @@ fn allow_any_audience_accepts_tokens_with_or_without_aud() {
         .allow_any_audience();
     let v = JwtVerifier::new([issuer]).unwrap();
     let k = keys();
-    assert!(v.verify_at(&k.ec.sign(&claims(r#""aud":"zzz""#)).unwrap(), NOW).is_ok());
+    assert!(
+        v.verify_at(&k.ec.sign(&claims(r#""aud":"zzz""#)).unwrap(), NOW)
+            .is_ok()
+    );
     let no_aud = format!(r#"{{"iss":"{ISS}","sub":"u","exp":{}}}"#, NOW + 9);
     assert!(v.verify_at(&k.ec.sign(&no_aud).unwrap(), NOW).is_ok());
 }
@@ -109,13 +124,19 @@ fn clock_skew_edges_of_exp_and_nbf() {
     assert_eq!(at(format!(r#""exp":{}"#, NOW - 59)), None);
     assert_eq!(
         at(format!(r#""exp":{}"#, NOW - 60)),
-        Some(TokenError::Expired { exp: NOW - 60, now: NOW })
+        Some(TokenError::Expired {
+            exp: NOW - 60,
+            now: NOW
+        })
     );
     // nbf: valid once now + 60 >= nbf.
     assert_eq!(at(format!(r#""nbf":{}"#, NOW + 60)), None);
     assert_eq!(
         at(format!(r#""nbf":{}"#, NOW + 61)),
-        Some(TokenError::NotYetValid { nbf: NOW + 61, now: NOW })
+        Some(TokenError::NotYetValid {
+            nbf: NOW + 61,
+            now: NOW
+        })
     );
     // Fractional NumericDates (RFC 7519 §2).
     assert_eq!(at(format!(r#""exp":{}.5"#, NOW - 60)), None);
@@ -124,7 +145,10 @@ fn clock_skew_edges_of_exp_and_nbf() {
     let strict = JwtVerifier::new([idp_issuer().clock_skew(Duration::ZERO)]).unwrap();
     let t = |exp: i64| k.ed.sign(&claims(&format!(r#""exp":{exp}"#))).unwrap();
     assert!(strict.verify_at(&t(NOW + 1), NOW).is_ok());
-    assert!(matches!(reason(&strict, &t(NOW)), TokenError::Expired { .. }));
+    assert!(matches!(
+        reason(&strict, &t(NOW)),
+        TokenError::Expired { .. }
+    ));
 }
 
 fn reason_or_ok(v: &JwtVerifier, token: &str) -> Option<TokenError> {
@@ -136,13 +160,19 @@ fn exp_and_sub_are_required_and_typed() {
     let v = verifier();
     let k = keys();
     let no_exp = format!(r#"{{"iss":"{ISS}","sub":"u","aud":"{AUD}"}}"#);
-    assert_eq!(reason(&v, &k.ec.sign(&no_exp).unwrap()), TokenError::MissingClaim("exp"));
+    assert_eq!(
+        reason(&v, &k.ec.sign(&no_exp).unwrap()),
+        TokenError::MissingClaim("exp")
+    );
     let t = k.ec.sign(&claims(r#""exp":"tomorrow""#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::InvalidClaim("exp"));
     let t = k.ec.sign(&claims(r#""nbf":null"#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::InvalidClaim("nbf"));
     let no_sub = format!(r#"{{"iss":"{ISS}","aud":"{AUD}","exp":{}}}"#, NOW + 9);
-    assert_eq!(reason(&v, &k.ec.sign(&no_sub).unwrap()), TokenError::MissingClaim("sub"));
+    assert_eq!(
+        reason(&v, &k.ec.sign(&no_sub).unwrap()),
+        TokenError::MissingClaim("sub")
+    );
     let t = k.ec.sign(&claims(r#""sub":42"#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::InvalidClaim("sub"));
 }
@@ -187,10 +217,16 @@ fn algorithm_must_fit_the_key_type_and_declared_alg() {
     let t = k.ps.sign_raw(header, &claims("")).unwrap();
     assert_eq!(reason(&v, &t), TokenError::NoKeyForAlg("PS256".into()));
     // An EC key asked to verify RS256.
-    let t = k.rsa.sign_raw(r#"{"alg":"RS256","kid":"ec-1"}"#, &claims("")).unwrap();
+    let t = k
+        .rsa
+        .sign_raw(r#"{"alg":"RS256","kid":"ec-1"}"#, &claims(""))
+        .unwrap();
     assert_eq!(reason(&v, &t), TokenError::NoKeyForAlg("RS256".into()));
     // A P-256 key for ES384.
-    let t = k.ec384.sign_raw(r#"{"alg":"ES384","kid":"ec-1"}"#, &claims("")).unwrap();
+    let t = k
+        .ec384
+        .sign_raw(r#"{"alg":"ES384","kid":"ec-1"}"#, &claims(""))
+        .unwrap();
     assert_eq!(reason(&v, &t), TokenError::NoKeyForAlg("ES384".into()));
     let t = format!("{}.{}.c2ln", b64(r#"{"alg":"RS1"}"#), b64(&claims("")));
     assert_eq!(reason(&v, &t), TokenError::UnsupportedAlg("RS1".into()));
@@ -198,8 +234,14 @@ fn algorithm_must_fit_the_key_type_and_declared_alg() {
 
 #[test]
 fn rejects_unknown_kid() {
-    let t = keys().ec.sign_raw(r#"{"alg":"ES256","kid":"gone"}"#, &claims("")).unwrap();
-    assert_eq!(reason(&verifier(), &t), TokenError::UnknownKid("gone".into()));
+    let t = keys()
+        .ec
+        .sign_raw(r#"{"alg":"ES256","kid":"gone"}"#, &claims(""))
+        .unwrap();
+    assert_eq!(
+        reason(&verifier(), &t),
+        TokenError::UnknownKid("gone".into())
+    );
 }
 
 #[test]
@@ -226,7 +268,12 @@ fn rejects_malformed_tokens() {
         format!("{}.{}.{}", b64("not json"), p[1], p[2]),
         format!("{}.{}.{}", b64(r#"{"alg":5}"#), p[1], p[2]),
         format!("{}.{}.{}", b64(r#"{"kid":"ec-1"}"#), p[1], p[2]),
-        format!("{}.{}.{}", b64(r#"{"alg":"ES256","alg":"ES256"}"#), p[1], p[2]),
+        format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"ES256","alg":"ES256"}"#),
+            p[1],
+            p[2]
+        ),
         format!("{}.{}.{}", p[0], b64("[1,2]"), p[2]),
         format!("{}.{}.{}", p[0], b64("{"), p[2]),
         format!("{}.{}.{}", p[0], "%%%", p[2]),
@@ -244,13 +291,18 @@ fn jwt_svid_is_verified_against_its_trust_domain_bundle() {
     let v = verifier();
     let k = keys();
     for key in [&k.svid_ec, &k.svid_rsa] {
-        let ok = v.verify_at(&key.sign(&svid_claims("")).unwrap(), NOW).unwrap();
+        let ok = v
+            .verify_at(&key.sign(&svid_claims("")).unwrap(), NOW)
+            .unwrap();
         let id = ok.principal().spiffe_id().expect("a JWT-SVID");
         assert_eq!(id.as_str(), "spiffe://example.org/ns/frontend/sa/web");
         assert_eq!(ok.principal().as_str(), id.as_str());
     }
     // With an issuer the principal is iss/sub, as Istio writes it.
-    let t = k.svid_ec.sign(&svid_claims(r#""iss":"https://oidc.example.org""#)).unwrap();
+    let t = k
+        .svid_ec
+        .sign(&svid_claims(r#""iss":"https://oidc.example.org""#))
+        .unwrap();
     let ok = v.verify_at(&t, NOW).unwrap();
     assert_eq!(
         ok.principal().as_str(),
@@ -265,14 +317,26 @@ fn jwt_svid_rules() {
     let exp = NOW + 300;
     let sub = "spiffe://example.org/ns/frontend/sa/web";
     let no_aud = format!(r#"{{"sub":"{sub}","exp":{exp}}}"#);
-    assert_eq!(reason(&v, &k.svid_ec.sign(&no_aud).unwrap()), TokenError::MissingClaim("aud"));
+    assert_eq!(
+        reason(&v, &k.svid_ec.sign(&no_aud).unwrap()),
+        TokenError::MissingClaim("aud")
+    );
     let no_exp = format!(r#"{{"sub":"{sub}","aud":"{SVID_AUD}"}}"#);
-    assert_eq!(reason(&v, &k.svid_ec.sign(&no_exp).unwrap()), TokenError::MissingClaim("exp"));
-    let t = k.svid_ec.sign(&svid_claims(r#""aud":"spiffe://example.org/other""#)).unwrap();
+    assert_eq!(
+        reason(&v, &k.svid_ec.sign(&no_exp).unwrap()),
+        TokenError::MissingClaim("exp")
+    );
+    let t = k
+        .svid_ec
+        .sign(&svid_claims(r#""aud":"spiffe://example.org/other""#))
+        .unwrap();
     assert!(matches!(reason(&v, &t), TokenError::WrongAudience(_)));
     for typ in ["JWT", "JOSE"] {
         let h = format!(r#"{{"alg":"ES256","kid":"svid-ec","typ":"{typ}"}}"#);
-        assert!(v.verify_at(&k.svid_ec.sign_raw(&h, &svid_claims("")).unwrap(), NOW).is_ok());
+        assert!(
+            v.verify_at(&k.svid_ec.sign_raw(&h, &svid_claims("")).unwrap(), NOW)
+                .is_ok()
+        );
     }
     let h = r#"{"alg":"ES256","kid":"svid-ec","typ":"at+jwt"}"#;
     let t = k.svid_ec.sign_raw(h, &svid_claims("")).unwrap();
@@ -281,8 +345,14 @@ fn jwt_svid_rules() {
     let t = k.svid_ed.sign(&svid_claims("")).unwrap();
     assert_eq!(reason(&v, &t), TokenError::UnsupportedAlg("EdDSA".into()));
     // Another trust domain has no bundle here.
-    let t = k.svid_ec.sign(&svid_claims(r#""sub":"spiffe://other.org/ns/a/sa/b""#)).unwrap();
-    assert_eq!(reason(&v, &t), TokenError::UnknownTrustDomain("other.org".into()));
+    let t = k
+        .svid_ec
+        .sign(&svid_claims(r#""sub":"spiffe://other.org/ns/a/sa/b""#))
+        .unwrap();
+    assert_eq!(
+        reason(&v, &t),
+        TokenError::UnknownTrustDomain("other.org".into())
+    );
 }
 
 #[test]
@@ -296,9 +366,14 @@ fn idp_cannot_mint_jwt_svids_of_a_configured_trust_domain() {
     let t = k.ec.sign_raw(r#"{"alg":"ES256"}"#, &claims(r#""sub":"spiffe://example.org/ns/db/sa/admin","aud":"spiffe://example.org/ns/backend/sa/api""#)).unwrap();
     assert_eq!(reason(&v, &t), TokenError::BadSignature);
     // A SPIFFE-looking sub of an unconfigured trust domain is just an IdP subject.
-    let t = k.ec.sign(&claims(r#""sub":"spiffe://other.org/x""#)).unwrap();
+    let t =
+        k.ec.sign(&claims(r#""sub":"spiffe://other.org/x""#))
+            .unwrap();
     let ok = v.verify_at(&t, NOW).unwrap();
-    assert_eq!(ok.principal().as_str(), "https://idp.test/spiffe://other.org/x");
+    assert_eq!(
+        ok.principal().as_str(),
+        "https://idp.test/spiffe://other.org/x"
+    );
     assert!(ok.principal().spiffe_id().is_none());
 }
 
@@ -306,7 +381,10 @@ fn idp_cannot_mint_jwt_svids_of_a_configured_trust_domain() {
 fn configuration_errors() {
     let keys = || JwksSource::from_jwks(r#"{"keys":[]}"#).unwrap();
     assert_eq!(JwtVerifier::new([]).unwrap_err(), JwtConfigError::NoIssuer);
-    assert!(matches!(JwtIssuer::new("", keys()), Err(JwtConfigError::BadIssuer(_))));
+    assert!(matches!(
+        JwtIssuer::new("", keys()),
+        Err(JwtConfigError::BadIssuer(_))
+    ));
     assert!(matches!(
         JwtIssuer::new("spiffe://example.org", keys()),
         Err(JwtConfigError::BadIssuer(_))
@@ -317,18 +395,25 @@ fn configuration_errors() {
         JwtConfigError::NoAudience(ISS.into())
     );
     let svid_any = JwtIssuer::jwt_svid(TD.parse().unwrap(), keys()).allow_any_audience();
-    assert!(matches!(JwtVerifier::new([svid_any]), Err(JwtConfigError::NoAudience(_))));
+    assert!(matches!(
+        JwtVerifier::new([svid_any]),
+        Err(JwtConfigError::NoAudience(_))
+    ));
     let a = JwtIssuer::new(ISS, keys()).unwrap().audience("x");
     assert_eq!(
         JwtVerifier::new([a.clone(), a]).unwrap_err(),
         JwtConfigError::DuplicateIssuer(ISS.into())
     );
     assert!(matches!(
-        JwtIssuer::new(ISS, keys()).unwrap().token_from_header("bad header", ""),
+        JwtIssuer::new(ISS, keys())
+            .unwrap()
+            .token_from_header("bad header", ""),
         Err(JwtConfigError::BadHeaderName(_))
     ));
     assert!(matches!(
-        JwtIssuer::new(ISS, keys()).unwrap().token_from_cookie("a=b"),
+        JwtIssuer::new(ISS, keys())
+            .unwrap()
+            .token_from_cookie("a=b"),
         Err(JwtConfigError::BadCookieName(_))
     ));
 }
@@ -351,11 +436,20 @@ fn jwks_parsing_keeps_only_usable_asymmetric_keys() {
         Err(JwksError::NoUsableKeys(1))
     ));
     // 1024-bit RSA.
-    let weak = format!(r#"{{"keys":[{{"kty":"RSA","kid":"w","n":"{}","e":"AQAB"}}]}}"#, b64(&"x".repeat(128)));
+    let weak = format!(
+        r#"{{"keys":[{{"kty":"RSA","kid":"w","n":"{}","e":"AQAB"}}]}}"#,
+        b64(&"x".repeat(128))
+    );
     assert!(matches!(Jwks::from_json(&weak), Err(JwksError::Key { .. })));
     let bad_ec = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"e","x":"AAAA","y":"AAAA"}]}"#;
-    assert!(matches!(Jwks::from_json(bad_ec), Err(JwksError::Key { .. })));
-    assert!(matches!(Jwks::from_json(r#"{"nokeys":[]}"#), Err(JwksError::Json(_))));
+    assert!(matches!(
+        Jwks::from_json(bad_ec),
+        Err(JwksError::Key { .. })
+    ));
+    assert!(matches!(
+        Jwks::from_json(r#"{"nokeys":[]}"#),
+        Err(JwksError::Json(_))
+    ));
     assert!(matches!(Jwks::from_json("[]"), Err(JwksError::Json(_))));
     assert!(Jwks::from_json(r#"{"keys":[]}"#).unwrap().is_empty());
 }
@@ -364,7 +458,11 @@ fn jwks_parsing_keeps_only_usable_asymmetric_keys() {
 fn spiffe_bundle_keeps_jwt_svid_keys_and_requires_kid() {
     let k = keys();
     let x509 = r#"{"kty":"EC","use":"x509-svid","crv":"P-256","x":"AA","y":"AA","x5c":["AA"]}"#;
-    let doc = format!(r#"{{"spiffe_sequence":7,"keys":[{x509},{},{}]}}"#, k.svid_ec.jwt_svid_jwk(), k.ec.jwk());
+    let doc = format!(
+        r#"{{"spiffe_sequence":7,"keys":[{x509},{},{}]}}"#,
+        k.svid_ec.jwt_svid_jwk(),
+        k.ec.jwk()
+    );
     let jwks = Jwks::from_spiffe_bundle(&doc).unwrap();
     assert_eq!(jwks.len(), 1, "only the jwt-svid key");
     assert_eq!(jwks.spiffe_sequence(), Some(7));
@@ -373,17 +471,25 @@ fn spiffe_bundle_keeps_jwt_svid_keys_and_requires_kid() {
     let mut no_kid: serde_json::Value = serde_json::from_str(&k.svid_ec.jwt_svid_jwk()).unwrap();
     no_kid.as_object_mut().unwrap().remove("kid");
     let doc = format!(r#"{{"keys":[{no_kid}]}}"#);
-    assert_eq!(Jwks::from_spiffe_bundle(&doc).unwrap_err(), JwksError::MissingKid(0));
+    assert_eq!(
+        Jwks::from_spiffe_bundle(&doc).unwrap_err(),
+        JwksError::MissingKid(0)
+    );
 }
 
 #[test]
 fn duplicate_kids_are_all_tried() {
     let k = keys();
     let jwks = TestJwtKey::jwks(&[&k.rogue_rsa, &k.rsa]);
-    let issuer = JwtIssuer::new(ISS, JwksSource::from_jwks(&jwks).unwrap()).unwrap().audience(AUD);
+    let issuer = JwtIssuer::new(ISS, JwksSource::from_jwks(&jwks).unwrap())
+        .unwrap()
+        .audience(AUD);
     let v = JwtVerifier::new([issuer]).unwrap();
     assert!(v.verify_at(&k.rsa.sign(&claims("")).unwrap(), NOW).is_ok());
-    assert!(v.verify_at(&k.rogue_rsa.sign(&claims("")).unwrap(), NOW).is_ok());
+    assert!(
+        v.verify_at(&k.rogue_rsa.sign(&claims("")).unwrap(), NOW)
+            .is_ok()
+    );
 }
 
 struct TempDir(std::path::PathBuf);
@@ -458,8 +564,16 @@ fn watcher_picks_up_a_symlink_swapped_bundle() {
     let v2 = dir.0.join("..v2");
     std::fs::create_dir(&v1).unwrap();
     std::fs::create_dir(&v2).unwrap();
-    std::fs::write(v1.join("bundle.json"), TestJwtKey::spiffe_bundle(&[&k.svid_ec])).unwrap();
-    std::fs::write(v2.join("bundle.json"), TestJwtKey::spiffe_bundle(&[&k.svid_rsa])).unwrap();
+    std::fs::write(
+        v1.join("bundle.json"),
+        TestJwtKey::spiffe_bundle(&[&k.svid_ec]),
+    )
+    .unwrap();
+    std::fs::write(
+        v2.join("bundle.json"),
+        TestJwtKey::spiffe_bundle(&[&k.svid_rsa]),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("..v1", dir.0.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/bundle.json", dir.0.join("bundle.json")).unwrap();
 
@@ -472,7 +586,10 @@ fn watcher_picks_up_a_symlink_swapped_bundle() {
     // Bounded wait for the background poller; no assertion on how fast it is.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while source.keys().find("svid-rsa").is_empty() {
-        assert!(std::time::Instant::now() < deadline, "watcher never reloaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watcher never reloaded"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(source.keys().find("svid-ec").is_empty());

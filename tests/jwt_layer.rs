@@ -63,7 +63,11 @@ impl Harness {
     }
 
     fn seen(&self) -> Seen {
-        self.seen.lock().unwrap().clone().expect("inner service was called")
+        self.seen
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("inner service was called")
     }
 
     fn calls(&self) -> usize {
@@ -80,8 +84,14 @@ fn now() -> i64 {
 
 /// Claims valid for the real clock (the layer reads the system time).
 fn live_claims(extra: &str) -> String {
-    let base = format!(r#""iss":"{ISS}","sub":"user-1","aud":"{AUD}","exp":{}"#, now() + 300);
-    format!("{{{base}{}{extra}}}", if extra.is_empty() { "" } else { "," })
+    let base = format!(
+        r#""iss":"{ISS}","sub":"user-1","aud":"{AUD}","exp":{}"#,
+        now() + 300
+    );
+    format!(
+        "{{{base}{}{extra}}}",
+        if extra.is_empty() { "" } else { "," }
+    )
 }
 
 fn request(headers: &[(&str, String)]) -> Request<String> {
@@ -112,7 +122,10 @@ fn default_layer() -> JwtLayer {
 #[tokio::test]
 async fn valid_token_sets_principal_and_claims_and_is_stripped() {
     let h = Harness::new(default_layer());
-    let token = keys().rsa.sign(&live_claims(r#""groups":["ops"],"realm":{"roles":["r"]}"#)).unwrap();
+    let token = keys()
+        .rsa
+        .sign(&live_claims(r#""groups":["ops"],"realm":{"roles":["r"]}"#))
+        .unwrap();
     let res = h.send(request(&[bearer(&token)])).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.body(), "hello");
@@ -121,7 +134,10 @@ async fn valid_token_sets_principal_and_claims_and_is_stripped() {
     let claims = seen.claims.unwrap();
     assert!(claims.contains(&["groups"], "ops"));
     assert!(claims.contains(&["realm", "roles"], "r"));
-    assert!(seen.authorization.is_empty(), "forwardOriginalToken defaults to false");
+    assert!(
+        seen.authorization.is_empty(),
+        "forwardOriginalToken defaults to false"
+    );
 }
 
 #[tokio::test]
@@ -136,11 +152,17 @@ async fn forward_original_token_keeps_the_header() {
 #[tokio::test]
 async fn no_token_passes_without_principal() {
     let h = Harness::new(default_layer());
-    let res = h.send(request(&[("authorization", "Basic dXNlcjpwYXNz".into())])).await;
+    let res = h
+        .send(request(&[("authorization", "Basic dXNlcjpwYXNz".into())]))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let seen = h.seen();
     assert!(seen.principal.is_none() && seen.claims.is_none());
-    assert_eq!(seen.authorization, ["Basic dXNlcjpwYXNz"], "other schemes are untouched");
+    assert_eq!(
+        seen.authorization,
+        ["Basic dXNlcjpwYXNz"],
+        "other schemes are untouched"
+    );
 }
 
 #[tokio::test]
@@ -150,11 +172,14 @@ async fn invalid_tokens_get_401_and_never_reach_the_service() {
     let expired = format!(r#""exp":{}"#, now() - 3600);
     let cases = vec![
         k.rogue_rsa.sign(&live_claims("")).unwrap(),
-        k.ec.sign(&live_claims(r#""iss":"https://evil.test""#)).unwrap(),
+        k.ec.sign(&live_claims(r#""iss":"https://evil.test""#))
+            .unwrap(),
         k.ec.sign(&live_claims(r#""aud":"other""#)).unwrap(),
         k.ec.sign(&live_claims(&expired)).unwrap(),
-        k.ec.sign(&live_claims(&format!(r#""nbf":{}"#, now() + 3600))).unwrap(),
-        k.ec.sign_raw(r#"{"alg":"ES256","kid":"nope"}"#, &live_claims("")).unwrap(),
+        k.ec.sign(&live_claims(&format!(r#""nbf":{}"#, now() + 3600)))
+            .unwrap(),
+        k.ec.sign_raw(r#"{"alg":"ES256","kid":"nope"}"#, &live_claims(""))
+            .unwrap(),
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".into(),
         "not-a-jwt".into(),
     ];
@@ -166,7 +191,10 @@ async fn invalid_tokens_get_401_and_never_reach_the_service() {
     // Two tokens, even if one is valid.
     let good = k.ec.sign(&live_claims("")).unwrap();
     let res = h
-        .send(request(&[bearer(&good), ("authorization", "Bearer x.y.z".into())]))
+        .send(request(&[
+            bearer(&good),
+            ("authorization", "Bearer x.y.z".into()),
+        ]))
         .await;
     assert_401(&res);
     assert_eq!(h.calls(), 0);
@@ -185,7 +213,10 @@ async fn jwt_svid_through_the_layer() {
     let res = h.send(request(&[bearer(&token)])).await;
     assert_eq!(res.status(), StatusCode::OK);
     let p = h.seen().principal.unwrap();
-    assert_eq!(p.spiffe_id().unwrap().as_str(), "spiffe://example.org/ns/frontend/sa/web");
+    assert_eq!(
+        p.spiffe_id().unwrap().as_str(),
+        "spiffe://example.org/ns/frontend/sa/web"
+    );
 }
 
 #[tokio::test]
@@ -198,13 +229,18 @@ async fn cookie_and_custom_header_locations() {
         .unwrap()
         .token_from_header("x-jwt", "")
         .unwrap();
-    let b = JwtIssuer::new("https://other.test", keys_src()).unwrap().audience(AUD);
+    let b = JwtIssuer::new("https://other.test", keys_src())
+        .unwrap()
+        .audience(AUD);
     let h = Harness::new(JwtLayer::new([a, b]).unwrap());
     let k = keys();
     let token = k.ec.sign(&live_claims("")).unwrap();
 
     let res = h
-        .send(request(&[("cookie", format!("theme=dark; session={token}; lang=en"))]))
+        .send(request(&[(
+            "cookie",
+            format!("theme=dark; session={token}; lang=en"),
+        )]))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let seen = h.seen();
@@ -221,10 +257,15 @@ async fn cookie_and_custom_header_locations() {
     assert_401(&res);
     assert_eq!(h.calls(), before);
     // B's token is accepted there.
-    let other = k.ec.sign(&live_claims(r#""iss":"https://other.test""#)).unwrap();
+    let other =
+        k.ec.sign(&live_claims(r#""iss":"https://other.test""#))
+            .unwrap();
     let res = h.send(request(&[bearer(&other)])).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(h.seen().principal.unwrap().issuer(), Some("https://other.test"));
+    assert_eq!(
+        h.seen().principal.unwrap().issuer(),
+        Some("https://other.test")
+    );
 }
 
 /// A tracing writer into a shared buffer.

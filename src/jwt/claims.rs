@@ -194,8 +194,14 @@ mod tests {
         let c = claims();
         assert_eq!(c.strings(&["groups"]).collect::<Vec<_>>(), ["a", "b"]);
         assert!(c.contains(&["groups"], "b"));
-        assert!(!c.contains(&["groups"], "c"), "nested lists are not flattened");
-        assert!(!c.contains(&["groups"], "1"), "numbers are not matched as text");
+        assert!(
+            !c.contains(&["groups"], "c"),
+            "nested lists are not flattened"
+        );
+        assert!(
+            !c.contains(&["groups"], "1"),
+            "numbers are not matched as text"
+        );
     }
 
     #[test]

@@ -66,6 +66,11 @@ pub(crate) fn find<'a>(
 /// The token in a header value, if the value starts with `prefix`.
 fn header_token<'a>(value: &'a HeaderValue, prefix: &str) -> Result<Option<&'a str>, TokenError> {
     let bytes = value.as_bytes();
+    // `Authorization: Bearer` with nothing after it is an empty token, not no token.
+    let scheme = prefix.trim_end().as_bytes();
+    if !scheme.is_empty() && bytes.trim_ascii().eq_ignore_ascii_case(scheme) {
+        return Ok(Some(""));
+    }
     if bytes.len() < prefix.len() || !bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
     {
         return Ok(None);
@@ -119,7 +124,8 @@ pub(crate) fn strip(headers: &mut HeaderMap, locations: &[TokenLocation], mask: 
                             let rest: Vec<&str> = text
                                 .split(';')
                                 .filter(|pair| {
-                                    pair.split_once('=').is_none_or(|(k, _)| k.trim() != &**name)
+                                    pair.split_once('=')
+                                        .is_none_or(|(k, _)| k.trim() != &**name)
                                 })
                                 .map(str::trim)
                                 .filter(|p| !p.is_empty())
@@ -170,24 +176,41 @@ mod tests {
 
     #[test]
     fn two_tokens_are_rejected_even_when_equal_in_one_header() {
-        let h = headers(&[("authorization", "Bearer a.b.c"), ("authorization", "Bearer x.y.z")]);
+        let h = headers(&[
+            ("authorization", "Bearer a.b.c"),
+            ("authorization", "Bearer x.y.z"),
+        ]);
         assert!(matches!(find(&h, &locs()), Err(TokenError::MultipleTokens)));
-        let h = headers(&[("authorization", "Bearer a.b.c"), ("authorization", "Bearer a.b.c")]);
+        let h = headers(&[
+            ("authorization", "Bearer a.b.c"),
+            ("authorization", "Bearer a.b.c"),
+        ]);
         assert!(matches!(find(&h, &locs()), Err(TokenError::MultipleTokens)));
-        let h = headers(&[("authorization", "Bearer a.b.c"), ("cookie", "x=1; session=d.e.f")]);
+        let h = headers(&[
+            ("authorization", "Bearer a.b.c"),
+            ("cookie", "x=1; session=d.e.f"),
+        ]);
         assert!(matches!(find(&h, &locs()), Err(TokenError::MultipleTokens)));
     }
 
     #[test]
     fn same_token_in_two_locations_is_one_token_found_twice() {
-        let h = headers(&[("authorization", "Bearer a.b.c"), ("cookie", "session=a.b.c")]);
+        let h = headers(&[
+            ("authorization", "Bearer a.b.c"),
+            ("cookie", "session=a.b.c"),
+        ]);
         assert!(matches!(find(&h, &locs()), Ok(Found::One("a.b.c", 3))));
     }
 
     #[test]
     fn empty_bearer_is_a_rejection() {
-        let h = headers(&[("authorization", "Bearer  ")]);
-        assert!(matches!(find(&h, &locs()), Err(TokenError::Malformed(_))));
+        for value in ["Bearer  ", "Bearer", "bearer "] {
+            let h = headers(&[("authorization", value)]);
+            assert!(
+                matches!(find(&h, &locs()), Err(TokenError::Malformed(_))),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -138,7 +138,9 @@ where
         let v = &*self.verifier;
         let outcome = match extract::find(req.headers(), &v.locations) {
             Ok(Found::None) => None,
-            Ok(Found::One(token, mask)) => Some(v.verify_found(token, mask, unix_now()).map(|t| (t, mask))),
+            Ok(Found::One(token, mask)) => {
+                Some(v.verify_found(token, mask, unix_now()).map(|t| (t, mask)))
+            }
             Err(reason) => Some(Err(JwtRejection::new(reason, None))),
         };
         match outcome {
@@ -217,7 +219,9 @@ impl<F, ResBody> fmt::Debug for ResponseFuture<F, ResBody> {
             State::Inner { .. } => "inner",
             State::Unauthorized { .. } => "unauthorized",
         };
-        f.debug_struct("ResponseFuture").field("state", &state).finish()
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
     }
 }
 
@@ -232,9 +236,9 @@ where
         match self.project().state.project() {
             StateProj::Inner { future } => future.poll(cx),
             // Polled again after completion: answer the same 401 rather than panic.
-            StateProj::Unauthorized { response } => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(unauthorized_response))),
+            StateProj::Unauthorized { response } => {
+                Poll::Ready(Ok(response.take().unwrap_or_else(unauthorized_response)))
+            }
         }
     }
 }

@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(p.subject(), id.as_str());
         assert_eq!(p.spiffe_id(), Some(&id));
         let q = RequestPrincipal::jwt_svid(id.clone(), Some("https://oidc.example.org"));
-        assert_eq!(q.as_str(), "https://oidc.example.org/spiffe://example.org/ns/a/sa/b");
+        assert_eq!(
+            q.as_str(),
+            "https://oidc.example.org/spiffe://example.org/ns/a/sa/b"
+        );
         assert_eq!(q.subject(), id.as_str());
     }
 }

@@ -147,7 +147,8 @@ impl TestJwtKey {
             URL_SAFE_NO_PAD.encode(header),
             URL_SAFE_NO_PAD.encode(claims)
         );
-        let sig = jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.alg).map_err(err)?;
+        let sig =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.alg).map_err(err)?;
         Ok(format!("{message}.{sig}"))
     }
 }

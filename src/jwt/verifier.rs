@@ -169,10 +169,11 @@ impl JwtVerifier {
     /// [`JwtRejection`] saying why the token is not accepted.
     pub fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, JwtRejection> {
         let mut rule = None;
-        self.check(token, now, &mut rule).map_err(|reason| JwtRejection {
-            reason,
-            issuer: rule.map(|r| self.rules[r].issuer.name().into()),
-        })
+        self.check(token, now, &mut rule)
+            .map_err(|reason| JwtRejection {
+                reason,
+                issuer: rule.map(|r| self.rules[r].issuer.name().into()),
+            })
     }
 
     /// Verifies a token found at the locations in `found` (bitmask over `locations`).
@@ -404,7 +405,11 @@ fn check_audience(payload: &Map<String, Value>, rule: &JwtIssuer) -> Result<(), 
             .ok_or(TokenError::InvalidClaim("aud"))?,
         Some(_) => return Err(TokenError::InvalidClaim("aud")),
     };
-    if rule.any_audience || auds.iter().any(|a| rule.audiences.iter().any(|b| **b == **a)) {
+    if rule.any_audience
+        || auds
+            .iter()
+            .any(|a| rule.audiences.iter().any(|b| **b == **a))
+    {
         return Ok(());
     }
     Err(TokenError::WrongAudience(auds.join(",")))

@@ -60,8 +60,11 @@ pub fn idp_issuer() -> JwtIssuer {
 }
 
 pub fn svid_issuer() -> JwtIssuer {
-    JwtIssuer::jwt_svid(TD.parse().unwrap(), JwksSource::from_spiffe_bundle(&bundle()).unwrap())
-        .audience(SVID_AUD)
+    JwtIssuer::jwt_svid(
+        TD.parse().unwrap(),
+        JwksSource::from_spiffe_bundle(&bundle()).unwrap(),
+    )
+    .audience(SVID_AUD)
 }
 
 pub fn verifier() -> JwtVerifier {
@@ -71,7 +74,10 @@ pub fn verifier() -> JwtVerifier {
 /// Claims of a good IdP token, with `extra` members appended (JSON text without
 /// braces, e.g. `"groups":["a"]`). Later duplicates override earlier ones.
 pub fn claims(extra: &str) -> String {
-    let base = format!(r#""iss":"{ISS}","sub":"user-1","aud":"{AUD}","exp":{}"#, NOW + 300);
+    let base = format!(
+        r#""iss":"{ISS}","sub":"user-1","aud":"{AUD}","exp":{}"#,
+        NOW + 300
+    );
     if extra.is_empty() {
         format!("{{{base}}}")
     } else {
