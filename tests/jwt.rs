@@ -609,3 +609,23 @@ fn a_source_never_starts_without_keys() {
         Err(JwksError::Json(_))
     ));
 }
+
+#[test]
+fn keys_without_kid_are_tried_for_tokens_with_kid() {
+    // A single-key JWKS often omits kid; the token's kid then selects nothing by name.
+    let k = keys();
+    let mut jwk: serde_json::Value = serde_json::from_str(&k.ec.jwk()).unwrap();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let jwks = format!(r#"{{"keys":[{jwk}]}}"#);
+    let issuer = JwtIssuer::new(ISS, JwksSource::from_jwks(&jwks).unwrap())
+        .unwrap()
+        .audience(AUD);
+    let v = JwtVerifier::new([issuer]).unwrap();
+    assert!(v.verify_at(&k.ec.sign(&claims("")).unwrap(), NOW).is_ok());
+    // Still only with the right key material.
+    let other = TestJwtKey::generate("ec-1", "ES256").unwrap();
+    assert_eq!(
+        reason(&v, &other.sign(&claims("")).unwrap()),
+        TokenError::BadSignature
+    );
+}

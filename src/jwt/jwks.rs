@@ -90,6 +90,12 @@ impl Jwks {
         &self.keys[start..start + len]
     }
 
+    /// The keys without a `kid` (sorted first).
+    pub(crate) fn kidless(&self) -> &[JwtKey] {
+        let n = self.keys.partition_point(|k| k.kid.is_none());
+        &self.keys[..n]
+    }
+
     /// Every key.
     pub fn keys(&self) -> &[JwtKey] {
         &self.keys

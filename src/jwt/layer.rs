@@ -242,3 +242,18 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync_clone<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn layer_and_service_can_be_shared_across_threads() {
+        send_sync_clone::<JwtLayer>();
+        send_sync_clone::<Jwt<()>>();
+        send_sync_clone::<crate::RequestPrincipal>();
+        send_sync_clone::<crate::Claims>();
+    }
+}

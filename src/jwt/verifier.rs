@@ -251,20 +251,23 @@ impl JwtVerifier {
         }
 
         let jwks = rule.keys.guard();
-        let candidates = match header.kid.as_deref() {
+        // A token's kid selects the keys with that kid, plus any key without a kid
+        // (RFC 7517 makes kid optional; Envoy tries such keys too). No kid: every key.
+        let (by_kid, kidless) = match header.kid.as_deref() {
             Some(kid) => {
-                let found = jwks.find(kid);
-                if found.is_empty() {
+                let (found, kidless) = (jwks.find(kid), jwks.kidless());
+                if found.is_empty() && kidless.is_empty() {
                     return Err(TokenError::UnknownKid(kid.to_owned()));
                 }
-                found
+                (found, kidless)
             }
-            None => jwks.keys(),
+            None => (jwks.keys(), &[][..]),
         };
+        let candidates = by_kid.iter().chain(kidless);
         let message = &token[..h64.len() + 1 + p64.len()];
         let mut any_fit = false;
         let mut verified = false;
-        for key in candidates.iter().filter(|k| k.accepts(alg)) {
+        for key in candidates.filter(|k| k.accepts(alg)) {
             any_fit = true;
             // A signature that is not base64url, or of the wrong length, is an error
             // here; it is a bad signature either way.
