@@ -17,6 +17,14 @@ pub enum JwksError {
         /// The operating system's message.
         message: String,
     },
+    /// An HTTPS fetch failed (feature `jwt-https`).
+    #[error("cannot fetch JWKS from `{url}`: {message}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The document is not JSON of the JWKS shape (`{"keys": [...]}`).
     #[error("JWKS is not valid: {0}")]
     Json(String),

@@ -41,6 +41,8 @@ mod issuer;
 mod jwks;
 #[cfg(feature = "jwt")]
 mod layer;
+#[cfg(feature = "jwt-https")]
+mod remote;
 #[cfg(feature = "jwt")]
 mod source;
 #[cfg(all(feature = "jwt", feature = "testing"))]

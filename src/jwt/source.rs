@@ -21,8 +21,9 @@ use super::{Jwks, JwksError};
 /// The polling thread holds no strong reference: it ends within one interval once
 /// every clone of the source (and every layer using it) is dropped.
 ///
-/// Fetching keys from an HTTPS `jwks_uri` is not implemented; point a file source at a
-/// file that a sidecar-free job (or a mounted ConfigMap) keeps current.
+/// With feature `jwt-https`, keys can also be fetched from an HTTPS `jwks_uri` and
+/// refreshed in the background (`JwksSource::fetch_jwks_https`), with the same
+/// keep-the-last-good-keys rule.
 ///
 /// ```
 /// use meshless::jwt::JwksSource;
@@ -32,18 +33,21 @@ use super::{Jwks, JwksError};
 /// # Ok::<(), meshless::jwt::JwksError>(())
 /// ```
 #[derive(Clone)]
-pub struct JwksSource(Arc<Inner>);
+pub struct JwksSource(pub(super) Arc<Inner>);
 
-struct Inner {
-    current: ArcSwap<Jwks>,
-    file: Option<FileState>,
-    spiffe_bundle: bool,
+pub(super) struct Inner {
+    pub(super) current: ArcSwap<Jwks>,
+    pub(super) origin: Origin,
+    pub(super) spiffe_bundle: bool,
+    /// The bytes of the last good load, and the last error since.
+    pub(super) state: Mutex<(Vec<u8>, Option<JwksError>)>,
 }
 
-struct FileState {
-    path: PathBuf,
-    /// The bytes of the last good load, and the last error since.
-    state: Mutex<(Vec<u8>, Option<JwksError>)>,
+pub(super) enum Origin {
+    Fixed,
+    File(PathBuf),
+    #[cfg(feature = "jwt-https")]
+    Https(super::remote::Remote),
 }
 
 impl JwksSource {
@@ -71,8 +75,9 @@ impl JwksSource {
     fn fixed(keys: Jwks, spiffe_bundle: bool) -> Self {
         Self(Arc::new(Inner {
             current: ArcSwap::from_pointee(keys),
-            file: None,
+            origin: Origin::Fixed,
             spiffe_bundle,
+            state: Mutex::new((Vec::new(), None)),
         }))
     }
 
@@ -102,11 +107,9 @@ impl JwksSource {
         let keys = parse_bytes(&bytes, spiffe_bundle)?;
         let source = Self(Arc::new(Inner {
             current: ArcSwap::from_pointee(keys),
-            file: Some(FileState {
-                path: path.to_owned(),
-                state: Mutex::new((bytes, None)),
-            }),
+            origin: Origin::File(path.to_owned()),
             spiffe_bundle,
+            state: Mutex::new((bytes, None)),
         }));
         let weak: Weak<Inner> = Arc::downgrade(&source.0);
         let poll = poll.max(Duration::from_millis(10));
@@ -127,41 +130,18 @@ impl JwksSource {
         Ok(source)
     }
 
-    /// Re-reads the file now (file sources; fixed sources return `Ok(false)`).
+    /// Re-reads the file now (file sources; other sources return `Ok(false)`).
     /// Returns whether the keys changed.
     ///
     /// # Errors
     /// [`JwksError`] when the file cannot be read or parsed; the last good keys stay in
     /// force and the error is also kept for [`last_error`](Self::last_error).
     pub fn reload(&self) -> Result<bool, JwksError> {
-        let Some(file) = &self.0.file else {
+        let Origin::File(path) = &self.0.origin else {
             return Ok(false);
         };
-        let mut state = file.state.lock().unwrap_or_else(|p| p.into_inner());
-        let result = read(&file.path).and_then(|bytes| {
-            if bytes == state.0 {
-                return Ok(None);
-            }
-            let keys = parse_bytes(&bytes, self.0.spiffe_bundle)?;
-            Ok(Some((bytes, keys)))
-        });
-        match result {
-            Ok(None) => {
-                state.1 = None;
-                Ok(false)
-            }
-            Ok(Some((bytes, keys))) => {
-                tracing::info!(path = %file.path.display(), keys = keys.len(), "JWKS reloaded");
-                self.0.current.store(Arc::new(keys));
-                *state = (bytes, None);
-                Ok(true)
-            }
-            Err(e) => {
-                tracing::warn!(path = %file.path.display(), error = %e, "JWKS reload failed, keeping the last good keys");
-                state.1 = Some(e.clone());
-                Err(e)
-            }
-        }
+        let fetched = read(path);
+        self.0.apply(fetched, &path.display().to_string())
     }
 
     /// The keys in force now.
@@ -177,21 +157,66 @@ impl JwksSource {
     /// The error of the most recent reload, if it failed (the last good keys are still
     /// in force). `None` once a reload succeeds.
     pub fn last_error(&self) -> Option<JwksError> {
-        let file = self.0.file.as_ref()?;
-        let state = file.state.lock().unwrap_or_else(|p| p.into_inner());
+        let state = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
         state.1.clone()
     }
 
     /// The watched file, for a file source.
     pub fn path(&self) -> Option<&Path> {
-        self.0.file.as_ref().map(|f| f.path.as_path())
+        match &self.0.origin {
+            Origin::File(path) => Some(path),
+            _ => None,
+        }
+    }
+}
+
+impl Inner {
+    /// Installs freshly read bytes if they differ from the last good ones and parse;
+    /// otherwise keeps the current keys and records the error. `origin` names the
+    /// file or URL in logs.
+    pub(super) fn apply(
+        &self,
+        fetched: Result<Vec<u8>, JwksError>,
+        origin: &str,
+    ) -> Result<bool, JwksError> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let result = fetched.and_then(|bytes| {
+            if bytes == state.0 {
+                return Ok(None);
+            }
+            let keys = parse_bytes(&bytes, self.spiffe_bundle)?;
+            Ok(Some((bytes, keys)))
+        });
+        match result {
+            Ok(None) => {
+                state.1 = None;
+                Ok(false)
+            }
+            Ok(Some((bytes, keys))) => {
+                tracing::info!(origin, keys = keys.len(), "JWKS reloaded");
+                self.current.store(Arc::new(keys));
+                *state = (bytes, None);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(origin, error = %e, "JWKS reload failed, keeping the last good keys");
+                state.1 = Some(e.clone());
+                Err(e)
+            }
+        }
     }
 }
 
 impl fmt::Debug for JwksSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origin = match &self.0.origin {
+            Origin::Fixed => "fixed".to_owned(),
+            Origin::File(p) => p.display().to_string(),
+            #[cfg(feature = "jwt-https")]
+            Origin::Https(r) => r.url().to_owned(),
+        };
         f.debug_struct("JwksSource")
-            .field("path", &self.path())
+            .field("origin", &origin)
             .field("spiffe_bundle", &self.0.spiffe_bundle)
             .field("keys", &self.0.current.load().len())
             .finish()
@@ -205,7 +230,7 @@ fn read(path: &Path) -> Result<Vec<u8>, JwksError> {
     })
 }
 
-fn parse_bytes(bytes: &[u8], spiffe_bundle: bool) -> Result<Jwks, JwksError> {
+pub(super) fn parse_bytes(bytes: &[u8], spiffe_bundle: bool) -> Result<Jwks, JwksError> {
     let text = std::str::from_utf8(bytes).map_err(|_| JwksError::Json("not UTF-8".into()))?;
     if spiffe_bundle {
         Jwks::from_spiffe_bundle(text)
