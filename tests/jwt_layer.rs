@@ -20,6 +20,7 @@ struct Seen {
     claims: Option<Claims>,
     authorization: Vec<String>,
     cookie: Option<String>,
+    uri: String,
 }
 
 struct Harness {
@@ -52,6 +53,7 @@ impl Harness {
                     .map(|v| v.to_str().unwrap().to_owned())
                     .collect(),
                 cookie: h.get("cookie").map(|v| v.to_str().unwrap().to_owned()),
+                uri: req.uri().to_string(),
             });
             async { Ok::<_, Infallible>(Response::new("hello".to_owned())) }
         });
@@ -308,4 +310,24 @@ async fn rejection_reason_goes_to_the_audit_log_only() {
     assert!(log.contains("audience `billing` is not accepted"), "{log}");
     assert!(log.contains("issuer=\"https://idp.test\""), "{log}");
     assert!(!log.contains(&token), "the token itself is never logged");
+}
+
+#[tokio::test]
+async fn query_parameter_token_is_verified_and_removed_from_the_uri() {
+    let issuer = idp_issuer().token_from_query_param("access_token").unwrap();
+    let h = Harness::new(JwtLayer::new([issuer]).unwrap());
+    let token = keys().ed.sign(&live_claims("")).unwrap();
+    let req = Request::builder()
+        .uri(format!("/orders?page=2&access_token={token}&sort=asc"))
+        .body(String::new())
+        .unwrap();
+    let res = h.send(req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let seen = h.seen();
+    assert!(seen.principal.is_some());
+    assert_eq!(seen.uri, "/orders?page=2&sort=asc");
+    // Bearer is no longer a location of this issuer: a bearer token is not looked at.
+    let res = h.send(request(&[bearer(&token)])).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(h.seen().principal.is_none());
 }

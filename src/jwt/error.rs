@@ -70,6 +70,9 @@ pub enum JwtConfigError {
     /// A cookie name is empty or holds characters a cookie name cannot hold.
     #[error("`{0}` is not a valid cookie name")]
     BadCookieName(String),
+    /// A query parameter name is empty or holds `&`, `=`, `#` or a space.
+    #[error("`{0}` is not a valid query parameter name")]
+    BadQueryParam(String),
     /// More token locations than the layer tracks (64) were configured.
     #[error("{0} distinct token locations configured, at most 64 are supported")]
     TooManyLocations(usize),

@@ -1,7 +1,8 @@
 //! Finding the token in a request, and removing it before the inner service sees it.
 
 use http::header::COOKIE;
-use http::{HeaderMap, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Uri};
 
 use super::TokenError;
 use super::issuer::TokenLocation;
@@ -17,6 +18,7 @@ pub(crate) enum Found<'a> {
 /// location holding an empty or non-UTF-8 token, is a rejection.
 pub(crate) fn find<'a>(
     headers: &'a HeaderMap,
+    uri: &'a Uri,
     locations: &[TokenLocation],
 ) -> Result<Found<'a>, TokenError> {
     let mut found: Option<&'a str> = None;
@@ -41,6 +43,13 @@ pub(crate) fn find<'a>(
                 for value in headers.get_all(name) {
                     if let Some(token) = header_token(value, prefix)? {
                         record(token)?;
+                    }
+                }
+            }
+            TokenLocation::Query(name) => {
+                for (k, v) in query_pairs(uri.query().unwrap_or("")) {
+                    if k == &**name {
+                        record(v)?;
                     }
                 }
             }
@@ -81,6 +90,12 @@ fn header_token<'a>(value: &'a HeaderValue, prefix: &str) -> Result<Option<&'a s
     Ok(Some(text[prefix.len()..].trim()))
 }
 
+/// `name=value` pairs of a query string, raw (a JWT needs no percent-encoding; an
+/// encoded one fails verification rather than being decoded twice somewhere).
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter_map(|pair| pair.split_once('='))
+}
+
 fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
     header.split(';').filter_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -96,7 +111,12 @@ fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
 /// Removes the token from the locations in `mask`: matching header values are
 /// dropped (other values of the same header stay), the cookie is cut out of the
 /// `Cookie` header.
-pub(crate) fn strip(headers: &mut HeaderMap, locations: &[TokenLocation], mask: u64) {
+pub(crate) fn strip(
+    headers: &mut HeaderMap,
+    uri: &mut Uri,
+    locations: &[TokenLocation],
+    mask: u64,
+) {
     for (i, loc) in locations.iter().enumerate() {
         if mask & (1 << i) == 0 {
             continue;
@@ -114,6 +134,7 @@ pub(crate) fn strip(headers: &mut HeaderMap, locations: &[TokenLocation], mask: 
                     headers.append(name.clone(), v);
                 }
             }
+            TokenLocation::Query(name) => strip_query(uri, name),
             TokenLocation::Cookie(name) => {
                 let rewritten: Vec<HeaderValue> = headers
                     .get_all(COOKIE)
@@ -147,6 +168,26 @@ pub(crate) fn strip(headers: &mut HeaderMap, locations: &[TokenLocation], mask: 
     }
 }
 
+/// Removes every `name=…` pair from the query (the rest is kept byte for byte).
+fn strip_query(uri: &mut Uri, name: &str) {
+    let Some(query) = uri.query() else { return };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| pair.split_once('=').is_none_or(|(k, _)| k != name))
+        .collect();
+    let pq = if kept.is_empty() {
+        uri.path().to_owned()
+    } else {
+        format!("{}?{}", uri.path(), kept.join("&"))
+    };
+    let mut parts = std::mem::take(uri).into_parts();
+    // The new path-and-query is a subset of a valid one, so it parses.
+    parts.path_and_query = PathAndQuery::try_from(pq).ok();
+    if let Ok(new) = Uri::from_parts(parts) {
+        *uri = new;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,9 +210,15 @@ mod tests {
     #[test]
     fn finds_bearer_case_insensitively_and_ignores_other_schemes() {
         let h = headers(&[("authorization", "bearer a.b.c")]);
-        assert!(matches!(find(&h, &locs()), Ok(Found::One("a.b.c", 1))));
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Ok(Found::One("a.b.c", 1))
+        ));
         let h = headers(&[("authorization", "Basic dXNlcjpwYXNz")]);
-        assert!(matches!(find(&h, &locs()), Ok(Found::None)));
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Ok(Found::None)
+        ));
     }
 
     #[test]
@@ -180,17 +227,26 @@ mod tests {
             ("authorization", "Bearer a.b.c"),
             ("authorization", "Bearer x.y.z"),
         ]);
-        assert!(matches!(find(&h, &locs()), Err(TokenError::MultipleTokens)));
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Err(TokenError::MultipleTokens)
+        ));
         let h = headers(&[
             ("authorization", "Bearer a.b.c"),
             ("authorization", "Bearer a.b.c"),
         ]);
-        assert!(matches!(find(&h, &locs()), Err(TokenError::MultipleTokens)));
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Err(TokenError::MultipleTokens)
+        ));
         let h = headers(&[
             ("authorization", "Bearer a.b.c"),
             ("cookie", "x=1; session=d.e.f"),
         ]);
-        assert!(matches!(find(&h, &locs()), Err(TokenError::MultipleTokens)));
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Err(TokenError::MultipleTokens)
+        ));
     }
 
     #[test]
@@ -199,7 +255,10 @@ mod tests {
             ("authorization", "Bearer a.b.c"),
             ("cookie", "session=a.b.c"),
         ]);
-        assert!(matches!(find(&h, &locs()), Ok(Found::One("a.b.c", 3))));
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Ok(Found::One("a.b.c", 3))
+        ));
     }
 
     #[test]
@@ -207,10 +266,31 @@ mod tests {
         for value in ["Bearer  ", "Bearer", "bearer "] {
             let h = headers(&[("authorization", value)]);
             assert!(
-                matches!(find(&h, &locs()), Err(TokenError::Malformed(_))),
+                matches!(
+                    find(&h, &Uri::default(), &locs()),
+                    Err(TokenError::Malformed(_))
+                ),
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn query_parameter_tokens_are_found_and_stripped() {
+        let locs = vec![TokenLocation::Query("access_token".into())];
+        let mut uri: Uri = "/a/b?x=1&access_token=t.o.k&y=2".parse().unwrap();
+        let h = HeaderMap::new();
+        assert!(matches!(find(&h, &uri, &locs), Ok(Found::One("t.o.k", 1))));
+        strip(&mut HeaderMap::new(), &mut uri, &locs, 1);
+        assert_eq!(uri, "/a/b?x=1&y=2");
+        let mut uri: Uri = "http://h:8080/p?access_token=t".parse().unwrap();
+        strip(&mut HeaderMap::new(), &mut uri, &locs, 1);
+        assert_eq!(uri, "http://h:8080/p");
+        let two: Uri = "/?access_token=a.b.c&access_token=d.e.f".parse().unwrap();
+        assert!(matches!(
+            find(&h, &two, &locs),
+            Err(TokenError::MultipleTokens)
+        ));
     }
 
     #[test]
@@ -220,12 +300,12 @@ mod tests {
             ("authorization", "Basic Zm9v"),
             ("cookie", "theme=dark; session=a.b.c; lang=en"),
         ]);
-        strip(&mut h, &locs(), 3);
+        strip(&mut h, &mut Uri::default(), &locs(), 3);
         let auth: Vec<_> = h.get_all("authorization").iter().collect();
         assert_eq!(auth, ["Basic Zm9v"]);
         assert_eq!(h.get("cookie").unwrap(), "theme=dark; lang=en");
         let mut h = headers(&[("cookie", "session=a.b.c")]);
-        strip(&mut h, &locs(), 2);
+        strip(&mut h, &mut Uri::default(), &locs(), 2);
         assert!(h.get("cookie").is_none());
     }
 }

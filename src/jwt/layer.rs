@@ -136,7 +136,7 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let v = &*self.verifier;
-        let outcome = match extract::find(req.headers(), &v.locations) {
+        let outcome = match extract::find(req.headers(), req.uri(), &v.locations) {
             Ok(Found::None) => None,
             Ok(Found::One(token, mask)) => {
                 Some(v.verify_found(token, mask, unix_now()).map(|t| (t, mask)))
@@ -147,7 +147,9 @@ where
             None => {}
             Some(Ok((verified, mask))) => {
                 if !v.forwards(verified.rule) {
-                    extract::strip(req.headers_mut(), &v.locations, mask);
+                    let (mut parts, body) = req.into_parts();
+                    extract::strip(&mut parts.headers, &mut parts.uri, &v.locations, mask);
+                    req = Request::from_parts(parts, body);
                 }
                 tracing::debug!(target: "meshless::audit", principal = %verified.principal(), "jwt authenticated");
                 let (principal, claims) = verified.into_parts();
