@@ -32,6 +32,8 @@ pub use claims::{ClaimStrings, Claims, ClaimsError};
 pub use principal::RequestPrincipal;
 
 #[cfg(feature = "jwt")]
+mod checks;
+#[cfg(feature = "jwt")]
 mod error;
 #[cfg(feature = "jwt")]
 mod extract;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
+use super::checks::{check_audience, check_times, claim_error, parse_alg};
 use super::issuer::{IssuerKind, TokenLocation};
 use super::{Claims, JwtConfigError, JwtIssuer, RequestPrincipal, TokenError};
 use crate::SpiffeId;
@@ -342,80 +343,6 @@ impl fmt::Debug for JwtVerifier {
             .entries(self.rules.iter().map(|r| r.issuer.name()))
             .finish()
     }
-}
-
-fn parse_alg(alg: Option<&str>) -> Result<Algorithm, TokenError> {
-    let alg = alg.ok_or(TokenError::Malformed("header has no `alg`"))?;
-    if alg.eq_ignore_ascii_case("none") {
-        return Err(TokenError::AlgNone);
-    }
-    match alg.parse::<Algorithm>() {
-        Ok(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
-            Err(TokenError::Hmac(alg.to_owned()))
-        }
-        Ok(a) => Ok(a),
-        Err(_) => Err(TokenError::UnsupportedAlg(alg.to_owned())),
-    }
-}
-
-fn claim_error(payload: &Map<String, Value>, name: &'static str) -> TokenError {
-    if payload.contains_key(name) {
-        TokenError::InvalidClaim(name)
-    } else {
-        TokenError::MissingClaim(name)
-    }
-}
-
-/// A NumericDate claim (RFC 7519 §2: seconds, possibly fractional).
-fn numeric(payload: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, TokenError> {
-    match payload.get(name) {
-        None => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or(TokenError::InvalidClaim(name)),
-    }
-}
-
-/// `exp` is required: the token is valid while `now < exp + skew` (RFC 7519 §4.1.4);
-/// `nbf`, when present, requires `now + skew >= nbf` (§4.1.5).
-fn check_times(payload: &Map<String, Value>, now: i64, skew: u64) -> Result<(), TokenError> {
-    let (nowf, skewf) = (now as f64, skew as f64);
-    let exp = numeric(payload, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
-    if nowf >= exp + skewf {
-        return Err(TokenError::Expired {
-            exp: exp as i64,
-            now,
-        });
-    }
-    if let Some(nbf) = numeric(payload, "nbf")?
-        && nbf > nowf + skewf
-    {
-        return Err(TokenError::NotYetValid {
-            nbf: nbf as i64,
-            now,
-        });
-    }
-    Ok(())
-}
-
-fn check_audience(payload: &Map<String, Value>, rule: &JwtIssuer) -> Result<(), TokenError> {
-    let auds: Vec<&str> = match payload.get("aud") {
-        None if rule.any_audience => return Ok(()),
-        None => return Err(TokenError::MissingClaim("aud")),
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(Value::as_str)
-            .collect::<Option<_>>()
-            .ok_or(TokenError::InvalidClaim("aud"))?,
-        Some(_) => return Err(TokenError::InvalidClaim("aud")),
-    };
-    if rule.any_audience
-        || auds
-            .iter()
-            .any(|a| rule.audiences.iter().any(|b| **b == **a))
-    {
-        return Ok(());
-    }
-    Err(TokenError::WrongAudience(auds.join(",")))
 }
 
 pub(crate) fn unix_now() -> i64 {
