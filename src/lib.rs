@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod authorize;
 mod identity;
+pub mod jwt;
 pub mod metrics;
 pub mod policy;
 mod server;
@@ -19,6 +20,9 @@ pub use identity::{
     IdError, Identity, LinkerdId, LinkerdIdError, MAX_ID_LEN, MAX_TRUST_DOMAIN_LEN, PeerIdentity,
     SpiffeId, SvidError, TrustDomain, Unauthenticated,
 };
+pub use jwt::{Claims, ClaimsError, RequestPrincipal};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwtIssuer, JwtLayer};
 #[cfg(feature = "axum")]
 pub use server::{MissingPeerIdentity, MtlsListener};
 pub use server::{serve, serve_with_graceful_shutdown};

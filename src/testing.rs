@@ -457,3 +457,5 @@ impl TestCa {
         Ok(crate::tls::TlsSource::new(material))
     }
 }
+#[cfg(feature = "jwt")]
+pub use crate::jwt::test_keys::{TestJwtKey, TestJwtKeyError};
