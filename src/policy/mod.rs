@@ -65,6 +65,8 @@ mod values;
 
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "yaml"))]
+mod tests_manifest;
 
 pub use attrs::{HttpAttrs, RequestAttrs};
 pub use compiled::{PeerRules, Policy};
