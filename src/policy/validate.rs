@@ -52,9 +52,13 @@ pub(crate) fn condition(rule: &str, c: &ConditionSpec) -> Result<(), PolicyError
     Ok(())
 }
 
+/// How many rules get their own TCP warning before the rest are summed up.
+const MAX_TCP_WARNINGS: usize = 20;
+
 /// Validates `spec`; returns the warnings.
 pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
     let mut warnings = Vec::new();
+    let mut http_rules = 0usize;
     let mut names = HashSet::new();
     for rule in &spec.rules {
         let name = rule.name.as_str();
@@ -79,6 +83,10 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
         rule.to.iter().flatten().try_for_each(|o| operation(name, o))?;
         rule.when.iter().flatten().try_for_each(|c| condition(name, c))?;
         if needs_http(rule) {
+            http_rules += 1;
+            if http_rules > MAX_TCP_WARNINGS {
+                continue;
+            }
             warnings.push(match rule.action {
                 Action::Deny => format!(
                     "rule `{name}` (deny) uses HTTP fields: on TCP connections they are ignored, so it denies every connection its other fields match"
@@ -89,6 +97,12 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
                 ),
             });
         }
+    }
+    if http_rules > MAX_TCP_WARNINGS {
+        warnings.push(format!(
+            "and `{}` more rules use HTTP fields (see above for what that means on TCP connections)",
+            http_rules - MAX_TCP_WARNINGS
+        ));
     }
     let mut servers = HashSet::new();
     for s in &spec.servers {
