@@ -10,12 +10,56 @@
 //! make evaluation faster, never change its result.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use super::model::{RuleSpec, SourceSpec};
 use super::pattern::{IdKind, PathKind, StringMatch, Tseg};
 use crate::Identity;
 
-type Bucket = HashMap<Box<str>, Vec<u32>>;
+/// A fast multiplicative hash (FxHash). The tables are built once from the policy
+/// and only read afterwards, so attacker-chosen lookup keys cannot grow a chain.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxBuild;
+
+pub(crate) struct Fx(u64);
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl BuildHasher for FxBuild {
+    type Hasher = Fx;
+    fn build_hasher(&self) -> Fx {
+        Fx(0)
+    }
+}
+
+type Bucket = HashMap<Box<str>, Vec<u32>, FxBuild>;
 
 /// Index of the rules of one action.
 #[derive(Debug, Default)]
@@ -24,7 +68,7 @@ pub(crate) struct ActionIndex {
     by_id_prefix: Bucket,
     by_dns_suffix: Bucket,
     by_namespace: Bucket,
-    by_service_account: HashMap<Box<str>, Bucket>,
+    by_service_account: HashMap<Box<str>, Bucket, FxBuild>,
     by_trust_domain: Bucket,
     any_peer: Vec<u32>,
     by_first_segment: Bucket,
@@ -215,9 +259,42 @@ fn first_segment_key(kind: &PathKind) -> Option<&str> {
     }
 }
 
-/// Sum of slice lengths.
-pub(crate) fn cost<'s>(visit: impl FnOnce(&mut dyn FnMut(&'s [u32]))) -> usize {
-    let mut n = 0;
-    visit(&mut |s: &[u32]| n += s.len());
-    n
+/// Up to 16 non-empty candidate slices, gathered by one walk of the tables.
+pub(crate) struct Slices<'s> {
+    buf: [&'s [u32]; 16],
+    len: usize,
+    /// More slices than fit: the caller walks the tables again instead.
+    pub(crate) overflow: bool,
+}
+
+impl<'s> Slices<'s> {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: [&[]; 16],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    pub(crate) fn push(&mut self, s: &'s [u32]) {
+        if s.is_empty() {
+            return;
+        }
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = s;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Total candidates (meaningless on overflow).
+    pub(crate) fn cost(&self) -> usize {
+        self.as_slice().iter().map(|s| s.len()).sum()
+    }
+
+    pub(crate) fn as_slice(&self) -> &[&'s [u32]] {
+        &self.buf[..self.len]
+    }
 }

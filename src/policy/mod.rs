@@ -76,7 +76,7 @@ pub use explain::Explanation;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
 pub use mtls::{MtlsMode, PeerAuthentication};
 pub use model::{
-    Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
+    Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
     RuleSpec, ServerSpec, SourceSpec,
 };
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};

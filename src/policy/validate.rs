@@ -7,7 +7,7 @@ use super::error::PolicyError;
 use super::matching::needs_http;
 use super::model::{Action, ConditionSpec, OperationSpec, PolicySpec, SourceSpec};
 
-fn nonempty<T>(rule: &str, field: &str, v: &Option<Vec<T>>) -> Result<(), PolicyError> {
+fn nonempty<T>(rule: &str, field: &str, v: &Option<super::model::List<T>>) -> Result<(), PolicyError> {
     match v {
         Some(v) if v.is_empty() => Err(PolicyError::invalid(format!(
             "rule `{rule}`: `{field}` is an empty list (omit the field to match anything)"
@@ -69,8 +69,8 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
             return Err(PolicyError::invalid(format!("two rules are named `{name}`")));
         }
         for (clause, empty) in [
-            ("from", rule.from.as_ref().is_some_and(Vec::is_empty)),
-            ("to", rule.to.as_ref().is_some_and(Vec::is_empty)),
+            ("from", rule.from.as_ref().is_some_and(|v| v.is_empty())),
+            ("to", rule.to.as_ref().is_some_and(|v| v.is_empty())),
             ("when", rule.when.as_ref().is_some_and(Vec::is_empty)),
         ] {
             if empty {
