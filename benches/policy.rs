@@ -68,9 +68,16 @@ fn rule(i: usize, namespaces: usize) -> (String, String, &'static str, String) {
     let (paths, path) = match i % 3 {
         0 => (format!(r#"["/svc{i}/health"]"#), format!("/svc{i}/health")),
         1 => (format!(r#"["/svc{i}/*"]"#), format!("/svc{i}/orders/7")),
-        _ => (format!(r#"["/svc{i}/items/{{*}}"]"#), format!("/svc{i}/items/42")),
+        _ => (
+            format!(r#"["/svc{i}/items/{{*}}"]"#),
+            format!("/svc{i}/items/42"),
+        ),
     };
-    let methods = if i % 2 == 0 { r#"["GET"]"# } else { r#"["GET","POST"]"# };
+    let methods = if i.is_multiple_of(2) {
+        r#"["GET"]"#
+    } else {
+        r#"["GET","POST"]"#
+    };
     let json = format!(
         r#"{{"name":"r{i}","action":"allow","from":[{from}],"to":[{{"methods":{methods},"paths":{paths},"ports":[8443]}}]}}"#
     );
@@ -94,9 +101,16 @@ fn requests(n: usize) -> Vec<(Identity, &'static str, String)> {
             let (peer, path) = if k % 2 == 0 {
                 (peer, path)
             } else {
-                (format!("spiffe://example.org/ns/other{i}/sa/x"), format!("/nothing/{i}"))
+                (
+                    format!("spiffe://example.org/ns/other{i}/sa/x"),
+                    format!("/nothing/{i}"),
+                )
             };
-            (Identity::from(peer.parse::<SpiffeId>().unwrap()), method, path)
+            (
+                Identity::from(peer.parse::<SpiffeId>().unwrap()),
+                method,
+                path,
+            )
         })
         .collect()
 }
@@ -105,7 +119,10 @@ fn bench(c: &mut Criterion) {
     for n in [10usize, 1_000, 100_000] {
         let policy = Policy::from_json(&policy_json(n)).unwrap();
         let reqs = requests(n);
-        let conns: Vec<PeerRules> = reqs.iter().map(|(id, _, _)| policy.for_peer(Some(id), None)).collect();
+        let conns: Vec<PeerRules> = reqs
+            .iter()
+            .map(|(id, _, _)| policy.for_peer(Some(id), None))
+            .collect();
         // Sanity: the mix is what it claims.
         let allowed = reqs
             .iter()
@@ -169,7 +186,11 @@ fn bench(c: &mut Criterion) {
             );
         }
         group.bench_function(format!("{n}"), |b| {
-            b.iter_batched(|| text.clone(), |t| black_box(Policy::from_json(&t).unwrap()), BatchSize::LargeInput)
+            b.iter_batched(
+                || text.clone(),
+                |t| black_box(Policy::from_json(&t).unwrap()),
+                BatchSize::LargeInput,
+            )
         });
     }
     group.finish();

@@ -40,7 +40,9 @@ fn parse_args() -> Result<Args, String> {
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_owned());
         }
-        let value = it.next().ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
+        let value = it
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
         match flag.as_str() {
             "--policy" => args.policy = Some(value),
             "--peer" if value == "none" => args.peer = None,
@@ -52,15 +54,31 @@ fn parse_args() -> Result<Args, String> {
                 let id = LinkerdId::parse(&value).map_err(|e| format!("--peer: {e}"))?;
                 args.peer = Some(id.into());
             }
-            "--source-ip" => args.source_ip = Some(value.parse().map_err(|_| format!("--source-ip: `{value}` is not an address"))?),
-            "--port" => args.port = Some(value.parse().map_err(|_| format!("--port: `{value}` is not a port"))?),
+            "--source-ip" => {
+                args.source_ip = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--source-ip: `{value}` is not an address"))?,
+                )
+            }
+            "--port" => {
+                args.port = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--port: `{value}` is not a port"))?,
+                )
+            }
             "--method" => args.method = Some(value),
             "--path" => args.path = Some(value),
             "--host" => args.host = Some(value),
             "--header" => {
-                let (k, v) = value.split_once('=').ok_or_else(|| format!("--header: `{value}` is not k=v"))?;
-                let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("--header: bad name `{k}`"))?;
-                let val = HeaderValue::from_str(v).map_err(|_| format!("--header: bad value `{v}`"))?;
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--header: `{value}` is not k=v"))?;
+                let name = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| format!("--header: bad name `{k}`"))?;
+                let val =
+                    HeaderValue::from_str(v).map_err(|_| format!("--header: bad value `{v}`"))?;
                 args.headers.append(name, val);
             }
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -99,12 +117,16 @@ fn main() -> ExitCode {
             let normalized = match normalize_path(path) {
                 Ok(p) => p,
                 Err(e) => {
-                    println!("decision: deny\nthe request is rejected with 400 before policy runs: {e}");
+                    println!(
+                        "decision: deny\nthe request is rejected with 400 before policy runs: {e}"
+                    );
                     return ExitCode::SUCCESS;
                 }
             };
             let host = args.host.as_deref().map(normalize_host);
-            let mut attrs = conn.with_request(method, &normalized).with_headers(&args.headers);
+            let mut attrs = conn
+                .with_request(method, &normalized)
+                .with_headers(&args.headers);
             if let Some(h) = &host {
                 attrs = attrs.with_host(h);
             }

@@ -37,11 +37,19 @@ const IDS: &[&str] = &[
 const NS: &[&str] = &["a", "b", "a*", "*", "*b"];
 const SA: &[&str] = &["a/x", "b/*", "*", "a/y"];
 const TD: &[&str] = &["td", "other", "cluster.local"];
-const NETS: &[&str] = &["10.0.0.0/8", "10.1.0.0/16", "::/0", "192.168.0.0/16", "0.0.0.0/0"];
+const NETS: &[&str] = &[
+    "10.0.0.0/8",
+    "10.1.0.0/16",
+    "::/0",
+    "192.168.0.0/16",
+    "0.0.0.0/0",
+];
 const PORTS: &[&str] = &["80", "8000-8100", "443"];
 const HOSTS: &[&str] = &["a.com", "*.a.com", "b.com", "*"];
 const METHODS: &[&str] = &["GET", "POST", "*", "DELETE"];
-const PATHS: &[&str] = &["/", "/a", "/a/*", "/a/{*}", "/a/{**}", "*.css", "/b*", "/a/{*}/c", "/a/b", "*", "/{*}/b"];
+const PATHS: &[&str] = &[
+    "/", "/a", "/a/*", "/a/{*}", "/a/{**}", "*.css", "/b*", "/a/{*}/c", "/a/b", "*", "/{*}/b",
+];
 
 fn source(c: &mut Choices<'_>) -> Value {
     let mut m = serde_json::Map::new();
@@ -101,7 +109,14 @@ fn policy(c: &mut Choices<'_>) -> Value {
         }
         rules.push(r);
     }
-    let defaults = ["deny", "all-authenticated", "all-unauthenticated", "cluster-authenticated", "cluster-unauthenticated", "audit"];
+    let defaults = [
+        "deny",
+        "all-authenticated",
+        "all-unauthenticated",
+        "cluster-authenticated",
+        "cluster-unauthenticated",
+        "audit",
+    ];
     let mut p = json!({"default": c.pick(&defaults), "rules": rules});
     if c.n(2) == 0 {
         p["cluster_networks"] = json!(["10.0.0.0/8"]);
@@ -126,7 +141,9 @@ const PEERS: &[&str] = &[
     "x.a.serviceaccount.identity.linkerd.cluster.local",
     "y.b.serviceaccount.identity.linkerd.cluster.local",
 ];
-const REQ_PATHS: &[&str] = &["/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b"];
+const REQ_PATHS: &[&str] = &[
+    "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b",
+];
 
 fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError> {
     let spec = policy(&mut Choices(policy_bytes.iter()));
@@ -135,10 +152,19 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
     let c = &mut Choices(request_bytes.iter());
     let peer: Option<Identity> = match c.n(PEERS.len() + 1) {
         0 => None,
-        i if PEERS[i - 1].starts_with("spiffe://") => Some(PEERS[i - 1].parse::<SpiffeId>().unwrap().into()),
+        i if PEERS[i - 1].starts_with("spiffe://") => {
+            Some(PEERS[i - 1].parse::<SpiffeId>().unwrap().into())
+        }
         i => Some(LinkerdId::parse(PEERS[i - 1]).unwrap().into()),
     };
-    let src = c.pick(&[None, Some("10.1.2.3"), Some("10.2.0.1"), Some("192.168.1.1"), Some("8.8.8.8"), Some("fd00::1")]);
+    let src = c.pick(&[
+        None,
+        Some("10.1.2.3"),
+        Some("10.2.0.1"),
+        Some("192.168.1.1"),
+        Some("8.8.8.8"),
+        Some("fd00::1"),
+    ]);
     let port = c.pick(&[None, Some(80), Some(443), Some(8050)]);
     let mut headers = HeaderMap::new();
     for v in ["1", "2", "23"] {
@@ -150,7 +176,9 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
     let attrs = if c.n(5) == 0 {
         conn
     } else {
-        let mut a = conn.with_request(c.pick(&["GET", "POST", "DELETE"]), c.pick(REQ_PATHS)).with_headers(&headers);
+        let mut a = conn
+            .with_request(c.pick(&["GET", "POST", "DELETE"]), c.pick(REQ_PATHS))
+            .with_headers(&headers);
         if c.n(4) > 0 {
             a = a.with_host(c.pick(&["a.com", "x.a.com", "b.com"]));
         }
@@ -160,10 +188,30 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
     let cached = p.for_peer(attrs.peer, attrs.source_ip).evaluate(&p, &attrs);
     let (verdict, rule, audits) = reference::evaluate(p.spec(), &attrs);
     let context = || format!("policy {text}\nrequest {attrs:?}");
-    prop_assert_eq!((fast.verdict(), fast.rule()), (verdict, rule.as_str()), "{}", context());
-    prop_assert_eq!((cached.verdict(), cached.rule()), (verdict, rule.as_str()), "{}", context());
-    prop_assert_eq!(fast.audit_rules().collect::<Vec<_>>(), audits.clone(), "{}", context());
-    prop_assert_eq!(cached.audit_rules().collect::<Vec<_>>(), audits, "{}", context());
+    prop_assert_eq!(
+        (fast.verdict(), fast.rule()),
+        (verdict, rule.as_str()),
+        "{}",
+        context()
+    );
+    prop_assert_eq!(
+        (cached.verdict(), cached.rule()),
+        (verdict, rule.as_str()),
+        "{}",
+        context()
+    );
+    prop_assert_eq!(
+        fast.audit_rules().collect::<Vec<_>>(),
+        audits.clone(),
+        "{}",
+        context()
+    );
+    prop_assert_eq!(
+        cached.audit_rules().collect::<Vec<_>>(),
+        audits,
+        "{}",
+        context()
+    );
     Ok(())
 }
 

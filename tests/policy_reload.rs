@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use meshless::policy::{PolicyHandle, RequestAttrs, Verdict};
 
-const ALLOW_GET: &str = "default: deny\nrules:\n  - name: get\n    action: allow\n    to: [{methods: [GET]}]\n";
+const ALLOW_GET: &str =
+    "default: deny\nrules:\n  - name: get\n    action: allow\n    to: [{methods: [GET]}]\n";
 const ALLOW_ALL: &str = "default: all-unauthenticated\n";
 const BROKEN: &str = "default: deny\nrules:\n  - name: get\n    actoin: allow\n";
 
@@ -53,9 +54,16 @@ fn watcher_follows_configmap_swaps_and_keeps_last_good_policy() {
 
     publish(dir.path(), 3, BROKEN);
     wait_for("the rejected reload", || handle.reload_counts().failed == 1);
-    assert_eq!(verdict(&handle, "POST"), Verdict::Allow, "last good policy stays");
+    assert_eq!(
+        verdict(&handle, "POST"),
+        Verdict::Allow,
+        "last good policy stays"
+    );
     let err = handle.last_error().unwrap().to_string();
-    assert!(err.contains("actoin") && err.contains("policy.yaml:4"), "{err}");
+    assert!(
+        err.contains("actoin") && err.contains("policy.yaml:4"),
+        "{err}"
+    );
 
     publish(dir.path(), 4, ALLOW_GET);
     wait_for("the recovery", || handle.reload_counts().succeeded == 2);
@@ -67,11 +75,17 @@ fn watcher_follows_configmap_swaps_and_keeps_last_good_policy() {
 fn snapshots_are_consistent_across_a_swap() {
     let handle = PolicyHandle::new(meshless::policy::Policy::deny_all());
     let snapshot = handle.current();
-    handle.store(meshless::policy::Policy::from_json(r#"{"default":"all-unauthenticated"}"#).unwrap());
+    handle.store(
+        meshless::policy::Policy::from_json(r#"{"default":"all-unauthenticated"}"#).unwrap(),
+    );
     let attrs = RequestAttrs::connection(None, None, None);
     assert_eq!(snapshot.evaluate(&attrs).verdict(), Verdict::Deny);
     assert_eq!(handle.load().evaluate(&attrs).verdict(), Verdict::Allow);
     let clone = handle.clone();
     clone.store(meshless::policy::Policy::deny_all());
-    assert_eq!(handle.load().evaluate(&attrs).verdict(), Verdict::Deny, "clones share the policy");
+    assert_eq!(
+        handle.load().evaluate(&attrs).verdict(),
+        Verdict::Deny,
+        "clones share the policy"
+    );
 }

@@ -51,7 +51,11 @@ pub struct HttpAttrs<'a> {
 
 impl<'a> RequestAttrs<'a> {
     /// The attributes of a TCP connection (no HTTP attributes).
-    pub fn connection(peer: Option<&'a Identity>, source_ip: Option<IpAddr>, port: Option<u16>) -> Self {
+    pub fn connection(
+        peer: Option<&'a Identity>,
+        source_ip: Option<IpAddr>,
+        port: Option<u16>,
+    ) -> Self {
         Self {
             peer,
             source_ip,

@@ -8,9 +8,9 @@ use super::attrs::RequestAttrs;
 use super::decision::{Decision, Source, Verdict};
 use super::error::PolicyError;
 use super::index::{ActionIndex, Slices};
-use super::mtls::PeerAuthentication;
 use super::matching::{self, default_allows, from_matches, request_matches, rule_matches};
 use super::model::{Action, DefaultPolicy, PolicySpec, RouteSpec, RuleSpec};
+use super::mtls::PeerAuthentication;
 use super::validate;
 use super::values::{Network, PortRange};
 use crate::{Identity, PeerIdentity};
@@ -99,7 +99,11 @@ impl Policy {
             tracing::warn!(target: "meshless::policy", "{w}");
         }
         Ok(Self {
-            names: spec.rules.iter().map(|r| Arc::from(r.name.as_str())).collect(),
+            names: spec
+                .rules
+                .iter()
+                .map(|r| Arc::from(r.name.as_str()))
+                .collect(),
             default_name: format!("default:{}", spec.default.as_str()).into(),
             not_found_name: "route-not-found".into(),
             spec,
@@ -114,7 +118,8 @@ impl Policy {
 
     /// A policy that denies everything (no rules, default `deny`).
     pub fn deny_all() -> Self {
-        Self::compile(PolicySpec::default()).unwrap_or_else(|_| unreachable!("empty policy is valid"))
+        Self::compile(PolicySpec::default())
+            .unwrap_or_else(|_| unreachable!("empty policy is valid"))
     }
 
     /// The policy as written (after import, for Kubernetes manifests).
@@ -163,7 +168,11 @@ impl Policy {
         let lists = std::array::from_fn(|slot| {
             let mut out = Vec::new();
             self.index[slot].peer_slices(peer, |s| {
-                out.extend(s.iter().copied().filter(|&id| from_matches(self.rule(id), peer, source_ip)));
+                out.extend(
+                    s.iter()
+                        .copied()
+                        .filter(|&id| from_matches(self.rule(id), peer, source_ip)),
+                );
             });
             out.sort_unstable();
             out.dedup();
@@ -199,18 +208,36 @@ impl Policy {
         };
         if let (Some(routes), Some(_)) = (server.and_then(|s| s.routes.as_ref()), &attrs.http) {
             let routed = routes.iter().any(|r| {
-                r.matches.is_empty() || r.matches.iter().any(|m| matching::route_match_holds(m, attrs))
+                r.matches.is_empty()
+                    || r.matches
+                        .iter()
+                        .any(|m| matching::route_match_holds(m, attrs))
             });
             if !routed {
-                return decision(Verdict::NotFound, &self.not_found_name, Source::NoRoute, Vec::new());
+                return decision(
+                    Verdict::NotFound,
+                    &self.not_found_name,
+                    Source::NoRoute,
+                    Vec::new(),
+                );
             }
         }
         let audits = self.audits(attrs, peer);
         if let Some(id) = self.first(Action::Deny, attrs, peer) {
-            return decision(Verdict::Deny, &self.names[id as usize], Source::Rule, audits);
+            return decision(
+                Verdict::Deny,
+                &self.names[id as usize],
+                Source::Rule,
+                audits,
+            );
         }
         if let Some(id) = self.first(Action::Allow, attrs, peer) {
-            return decision(Verdict::Allow, &self.names[id as usize], Source::Rule, audits);
+            return decision(
+                Verdict::Allow,
+                &self.names[id as usize],
+                Source::Rule,
+                audits,
+            );
         }
         let (default, name) = match server {
             Some(s) => (s.default, &s.default_name),
@@ -245,7 +272,9 @@ impl Policy {
         if let Some(p) = peer {
             let list = &p.lists[slot(action)];
             if path_cost < list.len() {
-                let pred = |id: u32| list.binary_search(&id).is_ok() && request_matches(self.rule(id), attrs);
+                let pred = |id: u32| {
+                    list.binary_search(&id).is_ok() && request_matches(self.rule(id), attrs)
+                };
                 by_path.as_slice().iter().for_each(|s| f(s, &pred));
             } else {
                 f(list, &|id| request_matches(self.rule(id), attrs));
@@ -265,7 +294,12 @@ impl Policy {
     }
 
     /// The lowest-numbered rule of `action` that matches.
-    fn first(&self, action: Action, attrs: &RequestAttrs<'_>, peer: Option<&PeerRules>) -> Option<u32> {
+    fn first(
+        &self,
+        action: Action,
+        attrs: &RequestAttrs<'_>,
+        peer: Option<&PeerRules>,
+    ) -> Option<u32> {
         let mut best: Option<u32> = None;
         self.visit(action, attrs, peer, |slice, pred| {
             for &id in slice {
@@ -288,7 +322,9 @@ impl Policy {
         });
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter().map(|id| self.names[id as usize].clone()).collect()
+        ids.into_iter()
+            .map(|id| self.names[id as usize].clone())
+            .collect()
     }
 }
 

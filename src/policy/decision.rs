@@ -67,7 +67,11 @@ impl Decision {
     /// The verdict to enforce: [`Verdict::Allow`] in dry-run mode, else
     /// [`verdict`](Self::verdict).
     pub fn enforced(&self) -> Verdict {
-        if self.dry_run { Verdict::Allow } else { self.verdict }
+        if self.dry_run {
+            Verdict::Allow
+        } else {
+            self.verdict
+        }
     }
 
     /// True when the request may proceed ([`enforced`](Self::enforced) is allow).

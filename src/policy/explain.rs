@@ -68,7 +68,11 @@ fn diagnose(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> (usize, Vec<String>) {
             let fails: Vec<String> = to
                 .iter()
                 .enumerate()
-                .filter_map(|(i, o)| operation_failure(o, attrs).err().map(|f| format!("to[{i}].{f}")))
+                .filter_map(|(i, o)| {
+                    operation_failure(o, attrs)
+                        .err()
+                        .map(|f| format!("to[{i}].{f}"))
+                })
                 .collect();
             if fails.len() < to.len() {
                 passed += 1;
@@ -118,7 +122,7 @@ impl Policy {
             _ => a == Action::Allow,
         };
         misses.retain(|(_, r, _)| relevant(r.action));
-        misses.sort_by(|a, b| b.0.cmp(&a.0));
+        misses.sort_by_key(|m| std::cmp::Reverse(m.0));
         let closest = misses
             .into_iter()
             .take(CLOSEST)

@@ -117,9 +117,10 @@ impl ActionIndex {
     /// Files one `from` entry under a keyable positive field; false when it has none.
     fn file_source(&mut self, id: u32, s: &SourceSpec) -> bool {
         if let Some(ids) = &s.identities {
-            let keyable = ids
-                .iter()
-                .all(|p| matches!(p.kind(), IdKind::Exact | IdKind::DnsSuffix(_)) || p.trailing_prefix().is_some());
+            let keyable = ids.iter().all(|p| {
+                matches!(p.kind(), IdKind::Exact | IdKind::DnsSuffix(_))
+                    || p.trailing_prefix().is_some()
+            });
             if keyable {
                 for p in ids {
                     match (p.kind(), p.trailing_prefix()) {
@@ -132,15 +133,21 @@ impl ActionIndex {
                 return true;
             }
         }
-        if let Some(ns) = &s.namespaces {
-            if let Some(exact) = ns.iter().map(|p| p.0.exact()).collect::<Option<Vec<_>>>() {
-                exact.into_iter().for_each(|n| file(&mut self.by_namespace, n, id));
-                return true;
-            }
+        if let Some(exact) = s
+            .namespaces
+            .as_ref()
+            .and_then(|ns| ns.iter().map(|p| p.0.exact()).collect::<Option<Vec<_>>>())
+        {
+            exact
+                .into_iter()
+                .for_each(|n| file(&mut self.by_namespace, n, id));
+            return true;
         }
         if let Some(sas) = &s.service_accounts {
-            let exact: Option<Vec<(&str, &str)>> =
-                sas.iter().map(|p| Some((p.namespace.exact()?, p.name.exact()?))).collect();
+            let exact: Option<Vec<(&str, &str)>> = sas
+                .iter()
+                .map(|p| Some((p.namespace.exact()?, p.name.exact()?)))
+                .collect();
             if let Some(exact) = exact {
                 for (ns, sa) in exact {
                     let inner = self.by_service_account.entry(ns.into()).or_default();
@@ -150,7 +157,8 @@ impl ActionIndex {
             }
         }
         if let Some(tds) = &s.trust_domains {
-            tds.iter().for_each(|t| file(&mut self.by_trust_domain, &t.0, id));
+            tds.iter()
+                .for_each(|t| file(&mut self.by_trust_domain, &t.0, id));
             return true;
         }
         false
@@ -206,7 +214,8 @@ impl ActionIndex {
         }
         if let Some(ns) = id.namespace() {
             get(&self.by_namespace, ns);
-            if let (Some(sa), Some(inner)) = (id.service_account(), self.by_service_account.get(ns)) {
+            if let (Some(sa), Some(inner)) = (id.service_account(), self.by_service_account.get(ns))
+            {
                 get(inner, sa);
             }
         }

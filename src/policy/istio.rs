@@ -15,10 +15,10 @@ use serde::Deserialize;
 use super::error::PolicyError;
 use super::load::yaml_error;
 use super::manifest::{Object, and_sources, parse_all, parse_opt};
-use super::mtls::{MtlsMode, PeerAuthentication};
 use super::model::{
     Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RuleSpec, SourceSpec,
 };
+use super::mtls::{MtlsMode, PeerAuthentication};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -134,27 +134,44 @@ impl Objects {
         !self.authz.is_empty()
     }
 
-    pub(crate) fn read(&mut self, kind: &str, doc: yaml_serde::Deserializer<'_>) -> Result<bool, PolicyError> {
+    pub(crate) fn read(
+        &mut self,
+        kind: &str,
+        doc: yaml_serde::Deserializer<'_>,
+    ) -> Result<bool, PolicyError> {
         match kind {
-            "AuthorizationPolicy" => self.authz.push(Object::deserialize(doc).map_err(|e| yaml_error(&e))?),
-            "PeerAuthentication" => self.peer.push(Object::deserialize(doc).map_err(|e| yaml_error(&e))?),
+            "AuthorizationPolicy" => self
+                .authz
+                .push(Object::deserialize(doc).map_err(|e| yaml_error(&e))?),
+            "PeerAuthentication" => self
+                .peer
+                .push(Object::deserialize(doc).map_err(|e| yaml_error(&e))?),
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    pub(crate) fn into_spec(self) -> Result<(PolicySpec, Vec<String>, Vec<PeerAuthentication>), PolicyError> {
+    pub(crate) fn into_spec(
+        self,
+    ) -> Result<(PolicySpec, Vec<String>, Vec<PeerAuthentication>), PolicyError> {
         let mut warnings = Vec::new();
         let mut rules = Vec::new();
         let mut any_allow = false;
         for p in &self.authz {
             let name = p.metadata.qualified();
-            if p.spec.selector.is_some() || p.spec.target_ref.is_some() || p.spec.target_refs.is_some() {
+            if p.spec.selector.is_some()
+                || p.spec.target_ref.is_some()
+                || p.spec.target_refs.is_some()
+            {
                 warnings.push(format!(
                     "authorization policy `{name}`: its selector/targetRef is not enforced in-process; this process is taken to be the selected workload"
                 ));
             }
-            let dry_run = p.metadata.annotations.get("istio.io/dry-run").is_some_and(|v| v == "true");
+            let dry_run = p
+                .metadata
+                .annotations
+                .get("istio.io/dry-run")
+                .is_some_and(|v| v == "true");
             let action = match p.spec.action.as_deref().unwrap_or("ALLOW") {
                 "ALLOW" => Action::Allow,
                 "DENY" => Action::Deny,
@@ -164,11 +181,17 @@ impl Objects {
                         "authorization policy `{name}`: action `CUSTOM` (external authorizer) is not supported; refusing to load rather than skip it"
                     )));
                 }
-                other => return Err(PolicyError::invalid(format!("authorization policy `{name}`: unknown action `{other}`"))),
+                other => {
+                    return Err(PolicyError::invalid(format!(
+                        "authorization policy `{name}`: unknown action `{other}`"
+                    )));
+                }
             };
             let istio_rules = p.spec.rules.as_deref().unwrap_or_default();
             if istio_rules.is_empty() && matches!(action, Action::Deny) {
-                return Err(PolicyError::invalid(format!("authorization policy `{name}`: a DENY policy needs rules")));
+                return Err(PolicyError::invalid(format!(
+                    "authorization policy `{name}`: a DENY policy needs rules"
+                )));
             }
             let action = if dry_run {
                 warnings.push(format!("authorization policy `{name}` is dry-run: it is logged as audit, never enforced"));
@@ -179,21 +202,32 @@ impl Objects {
             };
             let many = istio_rules.len() > 1;
             for (i, r) in istio_rules.iter().enumerate() {
-                let rname = if many { format!("{name}[{i}]") } else { name.clone() };
+                let rname = if many {
+                    format!("{name}[{i}]")
+                } else {
+                    name.clone()
+                };
                 rules.push(convert_rule(&rname, action, r)?);
             }
         }
-        let default = if any_allow { DefaultPolicy::Deny } else { DefaultPolicy::AllUnauthenticated };
+        let default = if any_allow {
+            DefaultPolicy::Deny
+        } else {
+            DefaultPolicy::AllUnauthenticated
+        };
         let peer = self
             .peer
             .into_iter()
-            .map(|p| {
-                PeerAuthentication {
-                    name: p.metadata.qualified(),
-                    mode: p.spec.mtls.map_or(MtlsMode::Unset, |m| m.mode),
-                    port_modes: p.spec.port_level_mtls.into_iter().map(|(k, v)| (k, v.mode)).collect(),
-                    has_selector: p.spec.selector.is_some(),
-                }
+            .map(|p| PeerAuthentication {
+                name: p.metadata.qualified(),
+                mode: p.spec.mtls.map_or(MtlsMode::Unset, |m| m.mode),
+                port_modes: p
+                    .spec
+                    .port_level_mtls
+                    .into_iter()
+                    .map(|(k, v)| (k, v.mode))
+                    .collect(),
+                has_selector: p.spec.selector.is_some(),
             })
             .collect();
         let spec = PolicySpec {
@@ -223,7 +257,11 @@ fn principals_opt(
 ) -> Result<Option<Box<[super::pattern::IdentityPattern]>>, PolicyError> {
     let ids = v
         .as_ref()
-        .map(|ps| ps.iter().map(|p| principal(name, p)).collect::<Result<Vec<_>, _>>())
+        .map(|ps| {
+            ps.iter()
+                .map(|p| principal(name, p))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     parse_opt(name, &ids)
 }
@@ -286,7 +324,11 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
 
 /// Folds one `when` condition into the rule (conditions AND with everything).
 fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyError> {
-    if let Some(header) = w.key.strip_prefix("request.headers[").and_then(|k| k.strip_suffix(']')) {
+    if let Some(header) = w
+        .key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
         let c = ConditionSpec {
             header: parse_all(name, &[header.to_owned()])?.remove(0),
             values: parse_opt(name, &w.values)?,
@@ -297,13 +339,11 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
         return Ok(());
     }
     let source = match w.key.as_str() {
-        "source.ip" | "remote.ip" => {
-            SourceSpec {
-                networks: parse_opt(name, &w.values)?,
-                not_networks: parse_opt(name, &w.not_values)?,
-                ..SourceSpec::default()
-            }
-        }
+        "source.ip" | "remote.ip" => SourceSpec {
+            networks: parse_opt(name, &w.values)?,
+            not_networks: parse_opt(name, &w.not_values)?,
+            ..SourceSpec::default()
+        },
         "source.namespace" => SourceSpec {
             namespaces: parse_opt(name, &w.values)?,
             not_namespaces: parse_opt(name, &w.not_values)?,
@@ -319,7 +359,9 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
         }
         "destination.port" => {
             let (p, np) = (parse_opt(name, &w.values)?, parse_opt(name, &w.not_values)?);
-            let to = rule.to.get_or_insert_with(|| vec![OperationSpec::default()].into());
+            let to = rule
+                .to
+                .get_or_insert_with(|| vec![OperationSpec::default()].into());
             for op in to.iter_mut() {
                 if (p.is_some() && op.ports.is_some()) || (np.is_some() && op.not_ports.is_some()) {
                     return Err(PolicyError::unsupported(format!(
@@ -337,7 +379,11 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
             )));
         }
     };
-    let from = rule.from.take().map(Vec::from).unwrap_or_else(|| vec![SourceSpec::default()]);
+    let from = rule
+        .from
+        .take()
+        .map(Vec::from)
+        .unwrap_or_else(|| vec![SourceSpec::default()]);
     rule.from = Some(
         and_sources(from, vec![source])
             .map_err(|e| PolicyError::unsupported(format!("authorization policy `{name}`: {e}")))?

@@ -177,7 +177,9 @@ impl Objects {
                 }
                 self.servers.push(s);
             }
-            ("policy.linkerd.io" | "gateway.networking.k8s.io", "HTTPRoute") => self.routes.push(de(doc)?),
+            ("policy.linkerd.io" | "gateway.networking.k8s.io", "HTTPRoute") => {
+                self.routes.push(de(doc)?)
+            }
             ("policy.linkerd.io", "AuthorizationPolicy") => self.authz.push(de(doc)?),
             ("policy.linkerd.io", "MeshTLSAuthentication") => {
                 let o: Object<MeshTls> = de(doc)?;
@@ -194,7 +196,11 @@ impl Objects {
             }
             ("", "Namespace") => {
                 let o: MetaOnly = de(doc)?;
-                match o.metadata.annotations.get("config.linkerd.io/default-inbound-policy") {
+                match o
+                    .metadata
+                    .annotations
+                    .get("config.linkerd.io/default-inbound-policy")
+                {
                     Some(d) => {
                         self.default = Some(DefaultPolicy::from_name(d).ok_or_else(|| {
                             PolicyError::invalid(format!(
@@ -226,7 +232,11 @@ impl Objects {
             let name = s.metadata.qualified();
             let port = match &s.spec.port {
                 PortRef::Number(p) if *p > 0 => PortRange { start: *p, end: *p },
-                PortRef::Number(p) => return Err(PolicyError::invalid(format!("server `{name}`: invalid port `{p}`"))),
+                PortRef::Number(p) => {
+                    return Err(PolicyError::invalid(format!(
+                        "server `{name}`: invalid port `{p}`"
+                    )));
+                }
                 PortRef::Name(n) => {
                     return Err(PolicyError::unsupported(format!(
                         "server `{name}`: named port `{n}` cannot be resolved in-process; use the port number"
@@ -237,10 +247,15 @@ impl Objects {
             let default = DefaultPolicy::from_name(access).ok_or_else(|| {
                 PolicyError::invalid(format!("server `{name}`: unknown accessPolicy `{access}`"))
             })?;
-            if let Some(p) = &s.spec.proxy_protocol {
-                if !matches!(p.as_str(), "unknown" | "HTTP/1" | "HTTP/2" | "gRPC" | "opaque" | "TLS") {
-                    return Err(PolicyError::invalid(format!("server `{name}`: unknown proxyProtocol `{p}`")));
-                }
+            if let Some(p) = s.spec.proxy_protocol.as_ref().filter(|p| {
+                !matches!(
+                    p.as_str(),
+                    "unknown" | "HTTP/1" | "HTTP/2" | "gRPC" | "opaque" | "TLS"
+                )
+            }) {
+                return Err(PolicyError::invalid(format!(
+                    "server `{name}`: unknown proxyProtocol `{p}`"
+                )));
             }
             servers.push(ServerSpec {
                 name,
@@ -255,7 +270,9 @@ impl Objects {
         for r in &self.routes {
             let rname = r.metadata.qualified();
             if !r.spec.hostnames.is_empty() {
-                warnings.push(format!("route `{rname}`: `hostnames` are not matched in-process"));
+                warnings.push(format!(
+                    "route `{rname}`: `hostnames` are not matched in-process"
+                ));
             }
             let matches = route_matches(&rname, &r.spec)?;
             let mut ports = Vec::new();
@@ -265,7 +282,10 @@ impl Objects {
                     parent.namespace.as_deref().unwrap_or(r.metadata.ns()),
                     parent.name.as_deref().unwrap_or_default()
                 );
-                match servers.iter_mut().find(|s| s.name == pname && parent.kind.as_deref() == Some("Server")) {
+                match servers
+                    .iter_mut()
+                    .find(|s| s.name == pname && parent.kind.as_deref() == Some("Server"))
+                {
                     Some(s) => {
                         ports.extend(s.ports.iter().copied());
                         s.routes.get_or_insert_with(Vec::new).push(RouteSpec {
@@ -273,7 +293,9 @@ impl Objects {
                             matches: matches.clone(),
                         });
                     }
-                    None => warnings.push(format!("route `{rname}`: parent `{pname}` is not a Server in this file; ignored")),
+                    None => warnings.push(format!(
+                        "route `{rname}`: parent `{pname}` is not a Server in this file; ignored"
+                    )),
                 }
             }
             routes.insert(rname, (ports, matches));
@@ -285,12 +307,18 @@ impl Objects {
             let mut from = vec![SourceSpec::default()];
             let mut missing = None;
             for r in &a.spec.required_authentication_refs {
-                let target = format!("{}/{}", r.namespace.as_deref().unwrap_or(ns), r.name.as_deref().unwrap_or_default());
+                let target = format!(
+                    "{}/{}",
+                    r.namespace.as_deref().unwrap_or(ns),
+                    r.name.as_deref().unwrap_or_default()
+                );
                 let part = match r.kind.as_deref() {
                     Some("MeshTLSAuthentication") => self.mtls.get(&target).cloned(),
                     Some("NetworkAuthentication") => self.networks.get(&target).cloned(),
                     Some("ServiceAccount") => Some(vec![SourceSpec {
-                        service_accounts: Some(parse_all(&aname, &[target.clone()])?.into()),
+                        service_accounts: Some(
+                            parse_all(&aname, std::slice::from_ref(&target))?.into(),
+                        ),
                         ..SourceSpec::default()
                     }]),
                     other => {
@@ -302,8 +330,9 @@ impl Objects {
                 };
                 match part {
                     Some(part) => {
-                        from = and_sources(from, part)
-                            .map_err(|e| PolicyError::unsupported(format!("authorization policy `{aname}`: {e}")))?;
+                        from = and_sources(from, part).map_err(|e| {
+                            PolicyError::unsupported(format!("authorization policy `{aname}`: {e}"))
+                        })?;
                     }
                     None => missing = Some(target),
                 }
@@ -315,12 +344,23 @@ impl Objects {
                 continue;
             }
             let t = &a.spec.target_ref;
-            let tname = format!("{}/{}", t.namespace.as_deref().unwrap_or(ns), t.name.as_deref().unwrap_or_default());
+            let tname = format!(
+                "{}/{}",
+                t.namespace.as_deref().unwrap_or(ns),
+                t.name.as_deref().unwrap_or_default()
+            );
             let targets: Vec<(Vec<PortRange>, Option<RouteMatchSpec>)> = match t.kind.as_deref() {
-                Some("Server") => servers.iter().filter(|s| s.name == tname).map(|s| (s.ports.clone(), None)).collect(),
+                Some("Server") => servers
+                    .iter()
+                    .filter(|s| s.name == tname)
+                    .map(|s| (s.ports.clone(), None))
+                    .collect(),
                 Some("HTTPRoute") => match routes.get(&tname) {
                     Some((ports, ms)) if ms.is_empty() => vec![(ports.clone(), None)],
-                    Some((ports, ms)) => ms.iter().map(|m| (ports.clone(), Some(m.clone()))).collect(),
+                    Some((ports, ms)) => ms
+                        .iter()
+                        .map(|m| (ports.clone(), Some(m.clone())))
+                        .collect(),
                     None => Vec::new(),
                 },
                 Some("Namespace") => {
@@ -345,8 +385,16 @@ impl Objects {
             }
             let many = targets.len() > 1;
             for (i, (ports, m)) in targets.into_iter().enumerate() {
-                let mut rule = RuleSpec::new(if many { format!("{aname}#{i}") } else { aname.clone() }, Action::Allow);
-                rule.from = (!from.iter().all(|s| *s == SourceSpec::default())).then(|| from.clone().into());
+                let mut rule = RuleSpec::new(
+                    if many {
+                        format!("{aname}#{i}")
+                    } else {
+                        aname.clone()
+                    },
+                    Action::Allow,
+                );
+                rule.from = (!from.iter().all(|s| *s == SourceSpec::default()))
+                    .then(|| from.clone().into());
                 let mut op = OperationSpec {
                     ports: (!ports.is_empty()).then(|| ports.into()),
                     ..OperationSpec::default()
@@ -416,7 +464,9 @@ fn route_matches(rname: &str, route: &HttpRoute) -> Result<Vec<RouteMatchSpec>, 
         }
         for m in &rule.matches {
             if !m.query_params.is_empty() {
-                return Err(PolicyError::unsupported(format!("route `{rname}`: query parameter matches are not supported")));
+                return Err(PolicyError::unsupported(format!(
+                    "route `{rname}`: query parameter matches are not supported"
+                )));
             }
             let mut spec = RouteMatchSpec::default();
             if let Some(p) = &m.path {
@@ -451,7 +501,10 @@ fn route_matches(rname: &str, route: &HttpRoute) -> Result<Vec<RouteMatchSpec>, 
                 }
                 let value = h.value.replace('*', "");
                 if value != h.value {
-                    return Err(PolicyError::unsupported(format!("route `{rname}`: header value `{}` contains `*`", h.value)));
+                    return Err(PolicyError::unsupported(format!(
+                        "route `{rname}`: header value `{}` contains `*`",
+                        h.value
+                    )));
                 }
                 let c = ConditionSpec {
                     header: parse_all(rname, std::slice::from_ref(&h.name))?.remove(0),

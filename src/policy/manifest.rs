@@ -79,8 +79,14 @@ pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
         if value.is_null() {
             continue;
         }
-        let api = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
-        let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default();
+        let api = value
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let kind = value
+            .get("kind")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
         let g = group(api);
         let handled = match g {
             "policy.linkerd.io" | "gateway.networking.k8s.io" | "" => {
@@ -95,7 +101,10 @@ pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
             ));
         }
     }
-    let (mut spec, mut warnings, peer_auth) = match (m.linkerd.is_empty(), m.istio.has_authorization()) {
+    let (mut spec, mut warnings, peer_auth) = match (
+        m.linkerd.is_empty(),
+        m.istio.has_authorization(),
+    ) {
         (false, true) => {
             return Err(PolicyError::unsupported(
                 "the file mixes Linkerd and Istio authorization policies: load one mesh's policies",
@@ -121,7 +130,10 @@ pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
 
 /// AND of two OR-lists of sources: every pair merged. Fails when both sides of a
 /// pair constrain the same field (that intersection cannot be written as one entry).
-pub(crate) fn and_sources(a: Vec<SourceSpec>, b: Vec<SourceSpec>) -> Result<Vec<SourceSpec>, String> {
+pub(crate) fn and_sources(
+    a: Vec<SourceSpec>,
+    b: Vec<SourceSpec>,
+) -> Result<Vec<SourceSpec>, String> {
     let mut out = Vec::with_capacity(a.len() * b.len());
     for x in &a {
         for y in &b {
@@ -165,7 +177,10 @@ pub(crate) fn parse_all<T: std::str::FromStr<Err = String>>(
 ) -> Result<Vec<T>, PolicyError> {
     values
         .iter()
-        .map(|v| v.parse().map_err(|e: String| PolicyError::invalid(format!("`{object}`: {e}"))))
+        .map(|v| {
+            v.parse()
+                .map_err(|e: String| PolicyError::invalid(format!("`{object}`: {e}")))
+        })
         .collect()
 }
 

@@ -50,7 +50,12 @@ pub(crate) fn source_failure(
         sa.is_some_and(|(n, a)| p.namespace.matches(n) && p.name.matches(a))
     };
     check("service_accounts", &s.service_accounts, false, sa_hit)?;
-    check("not_service_accounts", &s.not_service_accounts, true, sa_hit)?;
+    check(
+        "not_service_accounts",
+        &s.not_service_accounts,
+        true,
+        sa_hit,
+    )?;
     let net_hit = |n: &Network| ip.is_some_and(|ip| n.contains(ip));
     check("networks", &s.networks, false, net_hit)?;
     check("not_networks", &s.not_networks, true, net_hit)?;
@@ -62,7 +67,10 @@ pub(crate) fn source_failure(
 
 /// First failing field of a `to` entry. With `l4`, HTTP fields are ignored (the
 /// caller has already dropped allow rules that need them).
-pub(crate) fn operation_failure(o: &OperationSpec, attrs: &RequestAttrs<'_>) -> Result<(), &'static str> {
+pub(crate) fn operation_failure(
+    o: &OperationSpec,
+    attrs: &RequestAttrs<'_>,
+) -> Result<(), &'static str> {
     let port_hit = |r: &super::values::PortRange| attrs.port.is_some_and(|p| r.contains(p));
     check("ports", &o.ports, false, port_hit)?;
     check("not_ports", &o.not_ports, true, port_hit)?;
@@ -88,7 +96,9 @@ pub(crate) fn condition_holds(c: &ConditionSpec, headers: Option<&HeaderMap>) ->
             .flat_map(|h| h.get_all(&c.header.0))
             .filter_map(|v| v.to_str().ok())
     };
-    let any = |pats: &super::model::List<super::values::TextPattern>| values().any(|v| pats.iter().any(|p| p.0.matches(v)));
+    let any = |pats: &super::model::List<super::values::TextPattern>| {
+        values().any(|v| pats.iter().any(|p| p.0.matches(v)))
+    };
     c.values.as_ref().is_none_or(any) && !c.not_values.as_ref().is_some_and(any)
 }
 
@@ -133,18 +143,28 @@ pub(crate) fn rule_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
 
 /// The networks of the `cluster-*` defaults when the policy names none (Linkerd's).
 pub(crate) fn default_cluster_networks() -> Vec<Network> {
-    ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"]
-        .iter()
-        .filter_map(|c| c.parse().ok())
-        .map(|cidr| Network {
-            cidr,
-            except: Vec::new(),
-        })
-        .collect()
+    [
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "fd00::/8",
+    ]
+    .iter()
+    .filter_map(|c| c.parse().ok())
+    .map(|cidr| Network {
+        cidr,
+        except: Vec::new(),
+    })
+    .collect()
 }
 
 /// Whether a default lets the request in (`audit` does, flagged).
-pub(crate) fn default_allows(d: DefaultPolicy, attrs: &RequestAttrs<'_>, cluster: &[Network]) -> bool {
+pub(crate) fn default_allows(
+    d: DefaultPolicy,
+    attrs: &RequestAttrs<'_>,
+    cluster: &[Network],
+) -> bool {
     let in_cluster = || {
         attrs
             .source_ip
@@ -161,13 +181,17 @@ pub(crate) fn default_allows(d: DefaultPolicy, attrs: &RequestAttrs<'_>, cluster
 }
 
 /// Whether a route match selects the request.
-pub(crate) fn route_match_holds(m: &super::model::RouteMatchSpec, attrs: &RequestAttrs<'_>) -> bool {
+pub(crate) fn route_match_holds(
+    m: &super::model::RouteMatchSpec,
+    attrs: &RequestAttrs<'_>,
+) -> bool {
     let Some(http) = &attrs.http else {
         return false;
     };
-    m.paths.as_ref().is_none_or(|ps| ps.iter().any(|p| p.matches(http.path)))
-        && m
-            .methods
+    m.paths
+        .as_ref()
+        .is_none_or(|ps| ps.iter().any(|p| p.matches(http.path)))
+        && m.methods
             .as_ref()
             .is_none_or(|ms| ms.iter().any(|p| p.0.matches(http.method)))
         && m.headers.iter().all(|c| condition_holds(c, http.headers))

@@ -74,14 +74,14 @@ pub use decision::{Decision, Verdict};
 pub use error::{Location, PathError, PolicyError};
 pub use explain::Explanation;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
-pub use mtls::{MtlsMode, PeerAuthentication};
 pub use model::{
-    Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
-    RuleSpec, ServerSpec, SourceSpec,
+    Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, RouteMatchSpec,
+    RouteSpec, RuleSpec, ServerSpec, SourceSpec,
 };
+pub use mtls::{MtlsMode, PeerAuthentication};
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};
 pub use pattern::{IdentityPattern, PathPattern, StringMatch};
 pub use values::{
-    Cidr, HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange,
-    ServiceAccountPattern, TextPattern, TrustDomainName,
+    Cidr, HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
+    TextPattern, TrustDomainName,
 };

@@ -48,4 +48,3 @@ impl PeerAuthentication {
             .unwrap_or(MtlsMode::Permissive)
     }
 }
-

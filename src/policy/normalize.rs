@@ -164,7 +164,9 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
         }
     } else {
         match host.rsplit_once(':') {
-            Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((name, port))
+                if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 name
             }
             _ => host,
@@ -204,7 +206,9 @@ pub fn normalize_target<'a>(
             v.to_str()
                 .ok()
                 .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']))
-                .ok_or_else(|| PathError::InvalidHost(String::from_utf8_lossy(v.as_bytes()).into()))?,
+                .ok_or_else(|| {
+                    PathError::InvalidHost(String::from_utf8_lossy(v.as_bytes()).into())
+                })?,
         ),
         None => None,
     };
@@ -285,7 +289,10 @@ mod tests {
 
     #[test]
     fn clean_paths_are_borrowed() {
-        assert!(matches!(normalize_path("/orders/1/items").unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize_path("/orders/1/items").unwrap(),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

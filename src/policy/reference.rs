@@ -34,7 +34,9 @@ fn identity(pat: &str, id: &str) -> bool {
         return true;
     }
     if let Some(sfx) = pat.strip_prefix("*.") {
-        return !id.starts_with("spiffe://") && id.len() > sfx.len() + 1 && id.ends_with(&format!(".{sfx}"));
+        return !id.starts_with("spiffe://")
+            && id.len() > sfx.len() + 1
+            && id.ends_with(&format!(".{sfx}"));
     }
     if !pat.contains('*') {
         return pat == id;
@@ -112,7 +114,9 @@ fn source(s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
     let id = a.peer.map(|i| i.as_str().to_owned());
     let td = a.peer.map(|i| i.trust_domain().to_owned());
     let ns = a.peer.and_then(|i| i.namespace().map(str::to_owned));
-    let sa = a.peer.and_then(|i| Some(format!("{}/{}", i.namespace()?, i.service_account()?)));
+    let sa = a
+        .peer
+        .and_then(|i| Some(format!("{}/{}", i.namespace()?, i.service_account()?)));
     let idm = |p: String| id.as_deref().is_some_and(|i| identity(&p, i));
     let tdm = |p: String| td.as_deref() == Some(p.as_str());
     let nsm = |p: String| ns.as_deref().is_some_and(|n| glob(&p, n));
@@ -128,7 +132,8 @@ fn source(s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
     };
     let net = |n: &super::values::Network| {
         a.source_ip.is_some_and(|ip| {
-            in_cidr(&n.cidr.to_string(), ip) && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
+            in_cidr(&n.cidr.to_string(), ip)
+                && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
         })
     };
     any(&s.identities, false, idm)
@@ -147,7 +152,10 @@ fn source(s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
 fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
     let portm = |p: String| {
         let (lo, hi) = p.split_once('-').unwrap_or((&p, &p));
-        let (lo, hi) = (lo.parse::<u16>().unwrap_or(1), hi.parse::<u16>().unwrap_or(0));
+        let (lo, hi) = (
+            lo.parse::<u16>().unwrap_or(1),
+            hi.parse::<u16>().unwrap_or(0),
+        );
         a.port.is_some_and(|x| lo <= x && x <= hi)
     };
     let ports = any(&o.ports, false, portm) && any(&o.not_ports, true, portm);
@@ -169,7 +177,12 @@ fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
 fn header_values<'a>(a: &'a RequestAttrs<'_>, name: &str) -> Vec<&'a str> {
     a.http
         .and_then(|h| h.headers)
-        .map(|m| m.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect())
+        .map(|m| {
+            m.get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -186,13 +199,19 @@ fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     if a.http.is_none() && r.action != Action::Deny && http_fields {
         return false;
     }
-    let from = r.from.as_ref().is_none_or(|f| f.iter().any(|s| source(s, a)));
-    let to = r.to.as_ref().is_none_or(|t| t.iter().any(|o| operation(o, a)));
+    let from = r
+        .from
+        .as_ref()
+        .is_none_or(|f| f.iter().any(|s| source(s, a)));
+    let to =
+        r.to.as_ref()
+            .is_none_or(|t| t.iter().any(|o| operation(o, a)));
     let when = a.http.is_none()
         || r.when.iter().flatten().all(|c| {
             let vals = header_values(a, c.header.0.as_str());
             let hit = |ps: &super::model::List<super::values::TextPattern>| {
-                vals.iter().any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
+                vals.iter()
+                    .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
             };
             c.values.as_ref().is_none_or(hit) && !c.not_values.as_ref().is_some_and(hit)
         });
@@ -210,14 +229,22 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
         let hit = routes.iter().any(|r| {
             r.matches.is_empty()
                 || r.matches.iter().any(|m| {
-                    (m.paths.is_none() || m.paths.iter().flatten().any(|p| path(&p.to_string(), h.path)))
-                        && m.methods.as_ref().is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
+                    (m.paths.is_none()
+                        || m.paths
+                            .iter()
+                            .flatten()
+                            .any(|p| path(&p.to_string(), h.path)))
+                        && m.methods
+                            .as_ref()
+                            .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
                         && m.headers.iter().all(|c| {
                             let vals = header_values(attrs, c.header.0.as_str());
                             let hit = |ps: &super::model::List<super::values::TextPattern>| {
-                                vals.iter().any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
+                                vals.iter()
+                                    .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
                             };
-                            c.values.as_ref().is_none_or(hit) && !c.not_values.as_ref().is_some_and(hit)
+                            c.values.as_ref().is_none_or(hit)
+                                && !c.not_values.as_ref().is_some_and(hit)
                         })
                 })
         });
@@ -233,27 +260,43 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
         .collect();
     for action in [Action::Deny, Action::Allow] {
         if let Some(r) = matching.iter().find(|r| r.action == action) {
-            let v = if action == Action::Deny { Verdict::Deny } else { Verdict::Allow };
+            let v = if action == Action::Deny {
+                Verdict::Deny
+            } else {
+                Verdict::Allow
+            };
             return (v, r.name.clone(), audits);
         }
     }
     let (default, name) = match server {
-        Some(s) => (s.default, format!("{}/default:{}", s.name, s.default.as_str())),
+        Some(s) => (
+            s.default,
+            format!("{}/default:{}", s.name, s.default.as_str()),
+        ),
         None => (spec.default, format!("default:{}", spec.default.as_str())),
     };
     let cluster: Vec<String> = if spec.cluster_networks.is_empty() {
-        ["10.0.0.0/8", "100.64.0.0/10", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"]
-            .map(String::from)
-            .to_vec()
+        [
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fd00::/8",
+        ]
+        .map(String::from)
+        .to_vec()
     } else {
-        spec.cluster_networks.iter().map(|n| n.cidr.to_string()).collect()
+        spec.cluster_networks
+            .iter()
+            .map(|n| n.cidr.to_string())
+            .collect()
     };
     let in_cluster = attrs.source_ip.is_some_and(|ip| {
         spec.cluster_networks.is_empty() && cluster.iter().any(|c| in_cidr(c, ip))
-            || spec
-                .cluster_networks
-                .iter()
-                .any(|n| in_cidr(&n.cidr.to_string(), ip) && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip)))
+            || spec.cluster_networks.iter().any(|n| {
+                in_cidr(&n.cidr.to_string(), ip)
+                    && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
+            })
     });
     let allow = match default {
         DefaultPolicy::Deny => false,
@@ -262,5 +305,9 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
         DefaultPolicy::ClusterAuthenticated => attrs.peer.is_some() && in_cluster,
         DefaultPolicy::ClusterUnauthenticated => in_cluster,
     };
-    (if allow { Verdict::Allow } else { Verdict::Deny }, name, audits)
+    (
+        if allow { Verdict::Allow } else { Verdict::Deny },
+        name,
+        audits,
+    )
 }

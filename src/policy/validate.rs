@@ -7,7 +7,11 @@ use super::error::PolicyError;
 use super::matching::needs_http;
 use super::model::{Action, ConditionSpec, OperationSpec, PolicySpec, SourceSpec};
 
-fn nonempty<T>(rule: &str, field: &str, v: &Option<super::model::List<T>>) -> Result<(), PolicyError> {
+fn nonempty<T>(
+    rule: &str,
+    field: &str,
+    v: &Option<super::model::List<T>>,
+) -> Result<(), PolicyError> {
     match v {
         Some(v) if v.is_empty() => Err(PolicyError::invalid(format!(
             "rule `{rule}`: `{field}` is an empty list (omit the field to match anything)"
@@ -66,7 +70,9 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
             return Err(PolicyError::invalid("a rule has an empty `name`"));
         }
         if !names.insert(name) {
-            return Err(PolicyError::invalid(format!("two rules are named `{name}`")));
+            return Err(PolicyError::invalid(format!(
+                "two rules are named `{name}`"
+            )));
         }
         for (clause, empty) in [
             ("from", rule.from.as_ref().is_some_and(|v| v.is_empty())),
@@ -79,9 +85,18 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
                 )));
             }
         }
-        rule.from.iter().flatten().try_for_each(|s| source(name, s))?;
-        rule.to.iter().flatten().try_for_each(|o| operation(name, o))?;
-        rule.when.iter().flatten().try_for_each(|c| condition(name, c))?;
+        rule.from
+            .iter()
+            .flatten()
+            .try_for_each(|s| source(name, s))?;
+        rule.to
+            .iter()
+            .flatten()
+            .try_for_each(|o| operation(name, o))?;
+        rule.when
+            .iter()
+            .flatten()
+            .try_for_each(|c| condition(name, c))?;
         if needs_http(rule) {
             http_rules += 1;
             if http_rules > MAX_TCP_WARNINGS {
@@ -107,16 +122,24 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
     let mut servers = HashSet::new();
     for s in &spec.servers {
         if !servers.insert(s.name.as_str()) {
-            return Err(PolicyError::invalid(format!("two servers are named `{}`", s.name)));
+            return Err(PolicyError::invalid(format!(
+                "two servers are named `{}`",
+                s.name
+            )));
         }
         if s.ports.is_empty() {
-            return Err(PolicyError::invalid(format!("server `{}` has no ports", s.name)));
+            return Err(PolicyError::invalid(format!(
+                "server `{}` has no ports",
+                s.name
+            )));
         }
         for route in s.routes.iter().flatten() {
             for m in &route.matches {
                 nonempty(&route.name, "paths", &m.paths)?;
                 nonempty(&route.name, "methods", &m.methods)?;
-                m.headers.iter().try_for_each(|c| condition(&route.name, c))?;
+                m.headers
+                    .iter()
+                    .try_for_each(|c| condition(&route.name, c))?;
             }
         }
     }

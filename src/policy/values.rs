@@ -42,19 +42,25 @@ impl Cidr {
 /// An address as policy sees it: IPv4-mapped IPv6 becomes IPv4.
 pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
 
 fn mask32(v: u32, prefix: u8) -> u32 {
-    if prefix == 0 { 0 } else { v & (u32::MAX << (32 - u32::from(prefix))) }
+    if prefix == 0 {
+        0
+    } else {
+        v & (u32::MAX << (32 - u32::from(prefix)))
+    }
 }
 
 fn mask128(v: u128, prefix: u8) -> u128 {
-    if prefix == 0 { 0 } else { v & (u128::MAX << (128 - u32::from(prefix))) }
+    if prefix == 0 {
+        0
+    } else {
+        v & (u128::MAX << (128 - u32::from(prefix)))
+    }
 }
 
 impl FromStr for Cidr {
@@ -242,9 +248,13 @@ impl FromStr for HostPattern {
         let lower = s.to_ascii_lowercase();
         let lower = lower.strip_suffix('.').unwrap_or(&lower);
         if lower.contains(':') && !lower.starts_with('[') {
-            return Err(format!("`{s}`: host patterns never carry a port (ports are matched by `ports`)"));
+            return Err(format!(
+                "`{s}`: host patterns never carry a port (ports are matched by `ports`)"
+            ));
         }
-        Ok(Self(StringMatch::parse(lower).map_err(|e| format!("host {e}"))?))
+        Ok(Self(
+            StringMatch::parse(lower).map_err(|e| format!("host {e}"))?,
+        ))
     }
 }
 
@@ -255,10 +265,15 @@ pub struct MethodPattern(pub(crate) StringMatch);
 impl FromStr for MethodPattern {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if !s.bytes().all(|b| b.is_ascii_uppercase() || b == b'*' || b == b'-' || b == b'_') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'*' || b == b'-' || b == b'_')
+        {
             return Err(format!("`{s}`: methods are upper-case tokens like `GET`"));
         }
-        Ok(Self(StringMatch::parse(s).map_err(|e| format!("method {e}"))?))
+        Ok(Self(
+            StringMatch::parse(s).map_err(|e| format!("method {e}"))?,
+        ))
     }
 }
 
@@ -284,14 +299,19 @@ impl FromStr for ServiceAccountPattern {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s == "*" {
-            return Ok(Self { namespace: StringMatch::Any, name: StringMatch::Any });
+            return Ok(Self {
+                namespace: StringMatch::Any,
+                name: StringMatch::Any,
+            });
         }
         match s.split_once('/') {
             Some((ns, sa)) if !sa.contains('/') => Ok(Self {
                 namespace: StringMatch::parse(ns).map_err(|e| format!("`{s}`: namespace {e}"))?,
                 name: StringMatch::parse(sa).map_err(|e| format!("`{s}`: service account {e}"))?,
             }),
-            _ => Err(format!("`{s}`: service accounts are written `namespace/name`")),
+            _ => Err(format!(
+                "`{s}`: service accounts are written `namespace/name`"
+            )),
         }
     }
 }
