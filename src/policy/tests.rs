@@ -236,7 +236,7 @@ fn source_fields_and_their_not_twins() {
 
 #[test]
 fn operation_fields() {
-    let cases: [(&str, &str, &str, &str, bool); 12] = [
+    let cases: [(&str, &str, &str, &str, bool); 15] = [
         (
             r#"{"hosts":["API.example.org"]}"#,
             "api.example.org",
@@ -279,6 +279,9 @@ fn operation_fields() {
             false,
         ),
         (r#"{"not_ports":["1-1024"]}"#, "h", "GET", "/", false),
+        (r#"{"paths":["/orders/{*}/items/{**}"]}"#, "h", "GET", "/orders/1/items/a/b", true),
+        (r#"{"paths":["/orders/{*}/items/{**}"]}"#, "h", "GET", "/orders/1/items", false),
+        (r#"{"paths":["/orders/{*}/items/{**}"]}"#, "h", "GET", "/orders/1/2/items/a", false),
     ];
     for (to, host, method, path, want) in cases {
         let p = one_rule(&format!(r#""to":[{to}]"#));
