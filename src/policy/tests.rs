@@ -279,9 +279,27 @@ fn operation_fields() {
             false,
         ),
         (r#"{"not_ports":["1-1024"]}"#, "h", "GET", "/", false),
-        (r#"{"paths":["/orders/{*}/items/{**}"]}"#, "h", "GET", "/orders/1/items/a/b", true),
-        (r#"{"paths":["/orders/{*}/items/{**}"]}"#, "h", "GET", "/orders/1/items", false),
-        (r#"{"paths":["/orders/{*}/items/{**}"]}"#, "h", "GET", "/orders/1/2/items/a", false),
+        (
+            r#"{"paths":["/orders/{*}/items/{**}"]}"#,
+            "h",
+            "GET",
+            "/orders/1/items/a/b",
+            true,
+        ),
+        (
+            r#"{"paths":["/orders/{*}/items/{**}"]}"#,
+            "h",
+            "GET",
+            "/orders/1/items",
+            false,
+        ),
+        (
+            r#"{"paths":["/orders/{*}/items/{**}"]}"#,
+            "h",
+            "GET",
+            "/orders/1/2/items/a",
+            false,
+        ),
     ];
     for (to, host, method, path, want) in cases {
         let p = one_rule(&format!(r#""to":[{to}]"#));
