@@ -63,7 +63,7 @@ pub mod reference;
 mod validate;
 mod values;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "yaml"))]
 mod tests;
 #[cfg(all(test, feature = "yaml"))]
 mod tests_manifest;
