@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::attrs::RequestAttrs;
 use super::decision::{Decision, Source, Verdict};
 use super::error::PolicyError;
-use super::index::{ActionIndex, cost};
+use super::index::{ActionIndex, Slices};
 use super::matching::{self, default_allows, from_matches, request_matches, rule_matches};
 use super::model::{Action, DefaultPolicy, PolicySpec, RouteSpec, RuleSpec};
 use super::mtls::PeerAuthentication;
@@ -71,7 +71,8 @@ impl Policy {
     ///
     /// [`PolicyError::Invalid`] for duplicate or empty rule names, empty lists,
     /// conditions without values, servers without ports.
-    pub fn compile(spec: PolicySpec) -> Result<Self, PolicyError> {
+    pub fn compile(mut spec: PolicySpec) -> Result<Self, PolicyError> {
+        spec.rules.shrink_to_fit();
         let warnings = validate::validate(&spec)?;
         let mut index: [ActionIndex; 3] = Default::default();
         for (i, rule) in spec.rules.iter().enumerate() {
@@ -260,31 +261,35 @@ impl Policy {
         mut f: impl FnMut(&'s [u32], &dyn Fn(u32) -> bool),
     ) {
         let idx = &self.index[slot(action)];
-        let path_cost = attrs
-            .http
-            .map_or(usize::MAX, |h| cost(|g| idx.path_slices(h.path, g)));
-        match peer {
-            Some(p) => {
-                let list = &p.lists[slot(action)];
-                if path_cost < list.len() {
-                    let pred = |id: u32| {
-                        list.binary_search(&id).is_ok() && request_matches(self.rule(id), attrs)
-                    };
-                    if let Some(h) = attrs.http {
-                        idx.path_slices(h.path, |s| f(s, &pred));
-                    }
-                } else {
-                    f(list, &|id| request_matches(self.rule(id), attrs));
-                }
+        let mut by_path = Slices::new();
+        let path_cost = match attrs.http {
+            Some(h) => {
+                idx.path_slices(h.path, |s| by_path.push(s));
+                by_path.cost()
             }
-            None => {
-                let pred = |id: u32| rule_matches(self.rule(id), attrs);
-                let peer_cost = cost(|g| idx.peer_slices(attrs.peer, g));
-                match attrs.http {
-                    Some(h) if path_cost < peer_cost => idx.path_slices(h.path, |s| f(s, &pred)),
-                    _ => idx.peer_slices(attrs.peer, |s| f(s, &pred)),
-                }
+            None => usize::MAX,
+        };
+        if let Some(p) = peer {
+            let list = &p.lists[slot(action)];
+            if path_cost < list.len() {
+                let pred = |id: u32| {
+                    list.binary_search(&id).is_ok() && request_matches(self.rule(id), attrs)
+                };
+                by_path.as_slice().iter().for_each(|s| f(s, &pred));
+            } else {
+                f(list, &|id| request_matches(self.rule(id), attrs));
             }
+            return;
+        }
+        let pred = |id: u32| rule_matches(self.rule(id), attrs);
+        let mut by_peer = Slices::new();
+        idx.peer_slices(attrs.peer, |s| by_peer.push(s));
+        if path_cost != usize::MAX && (by_peer.overflow || path_cost < by_peer.cost()) {
+            by_path.as_slice().iter().for_each(|s| f(s, &pred));
+        } else if by_peer.overflow {
+            idx.peer_slices(attrs.peer, |s| f(s, &pred));
+        } else {
+            by_peer.as_slice().iter().for_each(|s| f(s, &pred));
         }
     }
 

@@ -119,6 +119,7 @@ impl PolicyError {
         }
     }
 
+    #[cfg_attr(not(feature = "yaml"), allow(dead_code))]
     pub(crate) fn unsupported(message: impl Into<String>) -> Self {
         Self::Unsupported {
             location: Location::default(),

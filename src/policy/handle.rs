@@ -135,16 +135,17 @@ impl PolicyHandle {
     /// Polls `path` every `interval` on a background thread and reloads when the
     /// file behind it changes. Symlinks are resolved on every poll, so a Kubernetes
     /// ConfigMap volume's `..data` swap is seen. Dropping the returned
-    /// [`FileWatcher`] stops the thread.
+    /// [`FileWatcher`] stops the thread. The file's state when `watch` is called
+    /// is taken as the one already loaded.
     pub fn watch(&self, path: impl Into<PathBuf>, interval: Duration) -> FileWatcher {
         let path = path.into();
         let stop = Arc::new(AtomicBool::new(false));
         let handle = self.clone();
         let flag = stop.clone();
+        let mut seen = fingerprint(&path);
         let thread = std::thread::Builder::new()
             .name("meshless-policy-watch".into())
             .spawn(move || {
-                let mut seen = fingerprint(&path);
                 while !flag.load(Ordering::Acquire) {
                     std::thread::park_timeout(interval);
                     if flag.load(Ordering::Acquire) {

@@ -251,9 +251,23 @@ fn principal(name: &str, p: &str) -> Result<String, PolicyError> {
     Ok(format!("spiffe://{p}"))
 }
 
+fn principals_opt(
+    name: &str,
+    v: &Option<Vec<String>>,
+) -> Result<Option<Box<[super::pattern::IdentityPattern]>>, PolicyError> {
+    let ids = v
+        .as_ref()
+        .map(|ps| {
+            ps.iter()
+                .map(|p| principal(name, p))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    parse_opt(name, &ids)
+}
+
 fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, PolicyError> {
     let mut rule = RuleSpec::new(name, action);
-    let list = |v: &Option<Vec<String>>| v.clone();
     if let Some(from) = &r.from {
         let mut out = Vec::new();
         for f in from {
@@ -263,37 +277,13 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
                     "authorization policy `{name}`: `requestPrincipals` need end-user (JWT) authentication, not supported yet"
                 )));
             }
-            let principals = |v: &Option<Vec<String>>| -> Result<Option<Vec<_>>, PolicyError> {
-                v.as_ref()
-                    .map(|ps| {
-                        let ids = ps
-                            .iter()
-                            .map(|p| principal(name, p))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        parse_all(name, &ids)
-                    })
-                    .transpose()
-            };
-            let ip = |a: &Option<Vec<String>>,
-                      b: &Option<Vec<String>>|
-             -> Result<Option<Vec<_>>, PolicyError> {
-                let all: Option<Vec<String>> = match (list(a), list(b)) {
+            let principals = |v: &Option<Vec<String>>| principals_opt(name, v);
+            let ip = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| {
+                let all: Option<Vec<String>> = match (a, b) {
                     (None, None) => None,
-                    (x, y) => Some(x.into_iter().chain(y).flatten().collect()),
+                    (x, y) => Some(x.iter().chain(y).flatten().cloned().collect()),
                 };
-                all.map(|v| {
-                    v.iter()
-                        .map(|c| {
-                            c.parse()
-                                .map(|cidr| super::values::Network {
-                                    cidr,
-                                    except: Vec::new(),
-                                })
-                                .map_err(|e: String| PolicyError::invalid(format!("`{name}`: {e}")))
-                        })
-                        .collect()
-                })
-                .transpose()
+                parse_opt(name, &all)
             };
             out.push(SourceSpec {
                 identities: principals(&s.principals)?,
@@ -307,7 +297,7 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
                 ..SourceSpec::default()
             });
         }
-        rule.from = Some(out);
+        rule.from = Some(out.into());
     }
     if let Some(to) = &r.to {
         let mut out = Vec::new();
@@ -324,7 +314,7 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
                 not_paths: parse_opt(name, &o.not_paths)?,
             });
         }
-        rule.to = Some(out);
+        rule.to = Some(out.into());
     }
     for w in r.when.iter().flatten() {
         apply_when(name, &mut rule, w)?;
@@ -360,18 +350,7 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
             ..SourceSpec::default()
         },
         "source.principal" => {
-            let ids = |v: &Option<Vec<String>>| -> Result<Option<Vec<_>>, PolicyError> {
-                v.as_ref()
-                    .map(|ps| {
-                        parse_all(
-                            name,
-                            &ps.iter()
-                                .map(|p| principal(name, p))
-                                .collect::<Result<Vec<_>, _>>()?,
-                        )
-                    })
-                    .transpose()
-            };
+            let ids = |v: &Option<Vec<String>>| principals_opt(name, v);
             SourceSpec {
                 identities: ids(&w.values)?,
                 not_identities: ids(&w.not_values)?,
@@ -382,7 +361,7 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
             let (p, np) = (parse_opt(name, &w.values)?, parse_opt(name, &w.not_values)?);
             let to = rule
                 .to
-                .get_or_insert_with(|| vec![OperationSpec::default()]);
+                .get_or_insert_with(|| vec![OperationSpec::default()].into());
             for op in to.iter_mut() {
                 if (p.is_some() && op.ports.is_some()) || (np.is_some() && op.not_ports.is_some()) {
                     return Err(PolicyError::unsupported(format!(
@@ -403,10 +382,12 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
     let from = rule
         .from
         .take()
+        .map(Vec::from)
         .unwrap_or_else(|| vec![SourceSpec::default()]);
-    rule.from =
-        Some(and_sources(from, vec![source]).map_err(|e| {
-            PolicyError::unsupported(format!("authorization policy `{name}`: {e}"))
-        })?);
+    rule.from = Some(
+        and_sources(from, vec![source])
+            .map_err(|e| PolicyError::unsupported(format!("authorization policy `{name}`: {e}")))?
+            .into(),
+    );
     Ok(())
 }

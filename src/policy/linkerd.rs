@@ -189,7 +189,7 @@ impl Objects {
             ("policy.linkerd.io", "NetworkAuthentication") => {
                 let o: Object<NetworkAuthn> = de(doc)?;
                 let source = SourceSpec {
-                    networks: Some(o.spec.networks),
+                    networks: Some(o.spec.networks.into()),
                     ..SourceSpec::default()
                 };
                 self.networks.insert(o.metadata.qualified(), vec![source]);
@@ -247,15 +247,15 @@ impl Objects {
             let default = DefaultPolicy::from_name(access).ok_or_else(|| {
                 PolicyError::invalid(format!("server `{name}`: unknown accessPolicy `{access}`"))
             })?;
-            if let Some(p) = &s.spec.proxy_protocol {
-                if !matches!(
+            if let Some(p) = s.spec.proxy_protocol.as_ref().filter(|p| {
+                !matches!(
                     p.as_str(),
                     "unknown" | "HTTP/1" | "HTTP/2" | "gRPC" | "opaque" | "TLS"
-                ) {
-                    return Err(PolicyError::invalid(format!(
-                        "server `{name}`: unknown proxyProtocol `{p}`"
-                    )));
-                }
+                )
+            }) {
+                return Err(PolicyError::invalid(format!(
+                    "server `{name}`: unknown proxyProtocol `{p}`"
+                )));
             }
             servers.push(ServerSpec {
                 name,
@@ -316,7 +316,9 @@ impl Objects {
                     Some("MeshTLSAuthentication") => self.mtls.get(&target).cloned(),
                     Some("NetworkAuthentication") => self.networks.get(&target).cloned(),
                     Some("ServiceAccount") => Some(vec![SourceSpec {
-                        service_accounts: Some(parse_all(&aname, &[target.clone()])?),
+                        service_accounts: Some(
+                            parse_all(&aname, std::slice::from_ref(&target))?.into(),
+                        ),
                         ..SourceSpec::default()
                     }]),
                     other => {
@@ -391,10 +393,10 @@ impl Objects {
                     },
                     Action::Allow,
                 );
-                rule.from =
-                    (!from.iter().all(|s| *s == SourceSpec::default())).then(|| from.clone());
+                rule.from = (!from.iter().all(|s| *s == SourceSpec::default()))
+                    .then(|| from.clone().into());
                 let mut op = OperationSpec {
-                    ports: (!ports.is_empty()).then_some(ports),
+                    ports: (!ports.is_empty()).then(|| ports.into()),
                     ..OperationSpec::default()
                 };
                 if let Some(m) = m {
@@ -402,7 +404,7 @@ impl Objects {
                     op.methods = m.methods;
                     rule.when = (!m.headers.is_empty()).then_some(m.headers);
                 }
-                rule.to = Some(vec![op]);
+                rule.to = Some(vec![op].into());
                 rules.push(rule);
             }
         }
@@ -421,7 +423,7 @@ fn mesh_tls_sources(o: &Object<MeshTls>) -> Result<Vec<SourceSpec>, PolicyError>
     let mut out = Vec::new();
     if let Some(ids) = &o.spec.identities {
         out.push(SourceSpec {
-            identities: Some(parse_all(&name, ids)?),
+            identities: Some(parse_all(&name, ids)?.into()),
             ..SourceSpec::default()
         });
     }
@@ -430,11 +432,11 @@ fn mesh_tls_sources(o: &Object<MeshTls>) -> Result<Vec<SourceSpec>, PolicyError>
         let rname = r.name.as_deref().unwrap_or("*");
         out.push(match r.kind.as_deref() {
             Some("ServiceAccount") => SourceSpec {
-                service_accounts: Some(parse_all(&name, &[format!("{target_ns}/{rname}")])?),
+                service_accounts: Some(parse_all(&name, &[format!("{target_ns}/{rname}")])?.into()),
                 ..SourceSpec::default()
             },
             Some("Namespace") => SourceSpec {
-                namespaces: Some(parse_all(&name, &[rname.to_owned()])?),
+                namespaces: Some(parse_all(&name, &[rname.to_owned()])?.into()),
                 ..SourceSpec::default()
             },
             other => {
@@ -485,10 +487,10 @@ fn route_matches(rname: &str, route: &HttpRoute) -> Result<Vec<RouteMatchSpec>, 
                         )));
                     }
                 };
-                spec.paths = Some(parse_all(rname, &paths)?);
+                spec.paths = Some(parse_all(rname, &paths)?.into());
             }
             if let Some(method) = &m.method {
-                spec.methods = Some(parse_all(rname, std::slice::from_ref(method))?);
+                spec.methods = Some(parse_all(rname, std::slice::from_ref(method))?.into());
             }
             for h in &m.headers {
                 if h.kind.as_deref().is_some_and(|k| k != "Exact") {
@@ -506,7 +508,7 @@ fn route_matches(rname: &str, route: &HttpRoute) -> Result<Vec<RouteMatchSpec>, 
                 }
                 let c = ConditionSpec {
                     header: parse_all(rname, std::slice::from_ref(&h.name))?.remove(0),
-                    values: Some(parse_all(rname, &[value])?),
+                    values: Some(parse_all(rname, &[value])?.into()),
                     not_values: None,
                 };
                 spec.headers.push(c);

@@ -188,6 +188,9 @@ pub(crate) fn parse_all<T: std::str::FromStr<Err = String>>(
 pub(crate) fn parse_opt<T: std::str::FromStr<Err = String>>(
     object: &str,
     values: &Option<Vec<String>>,
-) -> Result<Option<Vec<T>>, PolicyError> {
-    values.as_deref().map(|v| parse_all(object, v)).transpose()
+) -> Result<Option<Box<[T]>>, PolicyError> {
+    values
+        .as_deref()
+        .map(|v| parse_all(object, v).map(Vec::into_boxed_slice))
+        .transpose()
 }

@@ -16,7 +16,7 @@ use crate::Identity;
 /// A field present with `values`: any must match. A `not_` field: none may.
 fn check<T>(
     name: &'static str,
-    values: &Option<Vec<T>>,
+    values: &Option<super::model::List<T>>,
     negated: bool,
     mut hit: impl FnMut(&T) -> bool,
 ) -> Result<(), &'static str> {
@@ -96,7 +96,7 @@ pub(crate) fn condition_holds(c: &ConditionSpec, headers: Option<&HeaderMap>) ->
             .flat_map(|h| h.get_all(&c.header.0))
             .filter_map(|v| v.to_str().ok())
     };
-    let any = |pats: &Vec<super::values::TextPattern>| {
+    let any = |pats: &super::model::List<super::values::TextPattern>| {
         values().any(|v| pats.iter().any(|p| p.0.matches(v)))
     };
     c.values.as_ref().is_none_or(any) && !c.not_values.as_ref().is_some_and(any)

@@ -63,8 +63,10 @@ pub mod reference;
 mod validate;
 mod values;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "yaml"))]
 mod tests;
+#[cfg(all(test, feature = "yaml"))]
+mod tests_manifest;
 
 pub use attrs::{HttpAttrs, RequestAttrs};
 pub use compiled::{PeerRules, Policy};
@@ -73,8 +75,8 @@ pub use error::{Location, PathError, PolicyError};
 pub use explain::Explanation;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
 pub use model::{
-    Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
-    RuleSpec, ServerSpec, SourceSpec,
+    Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, RouteMatchSpec,
+    RouteSpec, RuleSpec, ServerSpec, SourceSpec,
 };
 pub use mtls::{MtlsMode, PeerAuthentication};
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};

@@ -12,6 +12,10 @@ use super::values::{
     TextPattern, TrustDomainName,
 };
 
+/// A list of values in the model: a boxed slice, so a policy of 100,000 rules keeps
+/// no spare capacity.
+pub type List<T> = Box<[T]>;
+
 /// A whole policy as written.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -125,10 +129,10 @@ pub struct RuleSpec {
     pub action: Action,
     /// Peers: any entry matches (OR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<Vec<SourceSpec>>,
+    pub from: Option<List<SourceSpec>>,
     /// Operations: any entry matches (OR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<Vec<OperationSpec>>,
+    pub to: Option<List<OperationSpec>>,
     /// Conditions: every entry must match (AND), as in Istio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Vec<ConditionSpec>>,
@@ -155,25 +159,25 @@ impl RuleSpec {
 #[allow(missing_docs)]
 pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identities: Option<Vec<IdentityPattern>>,
+    pub identities: Option<List<IdentityPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_identities: Option<Vec<IdentityPattern>>,
+    pub not_identities: Option<List<IdentityPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trust_domains: Option<Vec<TrustDomainName>>,
+    pub trust_domains: Option<List<TrustDomainName>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_trust_domains: Option<Vec<TrustDomainName>>,
+    pub not_trust_domains: Option<List<TrustDomainName>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespaces: Option<Vec<TextPattern>>,
+    pub namespaces: Option<List<TextPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_namespaces: Option<Vec<TextPattern>>,
+    pub not_namespaces: Option<List<TextPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_accounts: Option<Vec<ServiceAccountPattern>>,
+    pub service_accounts: Option<List<ServiceAccountPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_service_accounts: Option<Vec<ServiceAccountPattern>>,
+    pub not_service_accounts: Option<List<ServiceAccountPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub networks: Option<Vec<Network>>,
+    pub networks: Option<List<Network>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_networks: Option<Vec<Network>>,
+    pub not_networks: Option<List<Network>>,
     /// `true`: the peer proved an identity; `false`: it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticated: Option<bool>,
@@ -186,21 +190,21 @@ pub struct SourceSpec {
 #[allow(missing_docs)]
 pub struct OperationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ports: Option<Vec<PortRange>>,
+    pub ports: Option<List<PortRange>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_ports: Option<Vec<PortRange>>,
+    pub not_ports: Option<List<PortRange>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hosts: Option<Vec<HostPattern>>,
+    pub hosts: Option<List<HostPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_hosts: Option<Vec<HostPattern>>,
+    pub not_hosts: Option<List<HostPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub methods: Option<Vec<MethodPattern>>,
+    pub methods: Option<List<MethodPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_methods: Option<Vec<MethodPattern>>,
+    pub not_methods: Option<List<MethodPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths: Option<Vec<PathPattern>>,
+    pub paths: Option<List<PathPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_paths: Option<Vec<PathPattern>>,
+    pub not_paths: Option<List<PathPattern>>,
 }
 
 impl OperationSpec {
@@ -226,10 +230,10 @@ pub struct ConditionSpec {
     pub header: HeaderNamePattern,
     /// Allowed values (any matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub values: Option<Vec<TextPattern>>,
+    pub values: Option<List<TextPattern>>,
     /// Forbidden values (none may match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_values: Option<Vec<TextPattern>>,
+    pub not_values: Option<List<TextPattern>>,
 }
 
 /// A server: ports with their own default policy and, optionally, routes.
@@ -268,10 +272,10 @@ pub struct RouteSpec {
 pub struct RouteMatchSpec {
     /// Paths (any matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paths: Option<Vec<PathPattern>>,
+    pub paths: Option<List<PathPattern>>,
     /// Methods (any matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub methods: Option<Vec<MethodPattern>>,
+    pub methods: Option<List<MethodPattern>>,
     /// Header conditions, all of which must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<ConditionSpec>,

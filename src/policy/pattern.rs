@@ -186,7 +186,12 @@ impl FromStr for IdentityPattern {
             IdKind::Any
         } else if let Some(rest) = s.strip_prefix("spiffe://") {
             if !s.contains('*') {
-                SpiffeId::parse(s).map_err(|e| format!("`{s}`: {e}"))?;
+                let id = SpiffeId::parse(s).map_err(|e| format!("`{s}`: {e}"))?;
+                if id.is_trust_domain_id() {
+                    return Err(format!(
+                        "`{s}` names a trust domain, not a workload: use `trust_domains` or `{s}/*`"
+                    ));
+                }
                 IdKind::Exact
             } else {
                 let (td, path) = rest.split_once('/').unwrap_or((rest, ""));

@@ -100,7 +100,7 @@ fn in_cidr(cidr: &str, ip: IpAddr) -> bool {
     width == iwidth && (len == 0 || (nb ^ ib) >> (width - len) == 0)
 }
 
-fn any<T>(values: &Option<Vec<T>>, negated: bool, f: impl Fn(String) -> bool) -> bool
+fn any<T>(values: &Option<super::model::List<T>>, negated: bool, f: impl Fn(String) -> bool) -> bool
 where
     T: std::fmt::Display,
 {
@@ -209,7 +209,7 @@ fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     let when = a.http.is_none()
         || r.when.iter().flatten().all(|c| {
             let vals = header_values(a, c.header.0.as_str());
-            let hit = |ps: &Vec<super::values::TextPattern>| {
+            let hit = |ps: &super::model::List<super::values::TextPattern>| {
                 vals.iter()
                     .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
             };
@@ -239,7 +239,7 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
                             .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
                         && m.headers.iter().all(|c| {
                             let vals = header_values(attrs, c.header.0.as_str());
-                            let hit = |ps: &Vec<super::values::TextPattern>| {
+                            let hit = |ps: &super::model::List<super::values::TextPattern>| {
                                 vals.iter()
                                     .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
                             };

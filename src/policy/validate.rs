@@ -7,7 +7,11 @@ use super::error::PolicyError;
 use super::matching::needs_http;
 use super::model::{Action, ConditionSpec, OperationSpec, PolicySpec, SourceSpec};
 
-fn nonempty<T>(rule: &str, field: &str, v: &Option<Vec<T>>) -> Result<(), PolicyError> {
+fn nonempty<T>(
+    rule: &str,
+    field: &str,
+    v: &Option<super::model::List<T>>,
+) -> Result<(), PolicyError> {
     match v {
         Some(v) if v.is_empty() => Err(PolicyError::invalid(format!(
             "rule `{rule}`: `{field}` is an empty list (omit the field to match anything)"
@@ -52,9 +56,13 @@ pub(crate) fn condition(rule: &str, c: &ConditionSpec) -> Result<(), PolicyError
     Ok(())
 }
 
+/// How many rules get their own TCP warning before the rest are summed up.
+const MAX_TCP_WARNINGS: usize = 20;
+
 /// Validates `spec`; returns the warnings.
 pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
     let mut warnings = Vec::new();
+    let mut http_rules = 0usize;
     let mut names = HashSet::new();
     for rule in &spec.rules {
         let name = rule.name.as_str();
@@ -67,8 +75,8 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
             )));
         }
         for (clause, empty) in [
-            ("from", rule.from.as_ref().is_some_and(Vec::is_empty)),
-            ("to", rule.to.as_ref().is_some_and(Vec::is_empty)),
+            ("from", rule.from.as_ref().is_some_and(|v| v.is_empty())),
+            ("to", rule.to.as_ref().is_some_and(|v| v.is_empty())),
             ("when", rule.when.as_ref().is_some_and(Vec::is_empty)),
         ] {
             if empty {
@@ -90,6 +98,10 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
             .flatten()
             .try_for_each(|c| condition(name, c))?;
         if needs_http(rule) {
+            http_rules += 1;
+            if http_rules > MAX_TCP_WARNINGS {
+                continue;
+            }
             warnings.push(match rule.action {
                 Action::Deny => format!(
                     "rule `{name}` (deny) uses HTTP fields: on TCP connections they are ignored, so it denies every connection its other fields match"
@@ -100,6 +112,12 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
                 ),
             });
         }
+    }
+    if http_rules > MAX_TCP_WARNINGS {
+        warnings.push(format!(
+            "and `{}` more rules use HTTP fields (see above for what that means on TCP connections)",
+            http_rules - MAX_TCP_WARNINGS
+        ));
     }
     let mut servers = HashSet::new();
     for s in &spec.servers {

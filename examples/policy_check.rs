@@ -1,0 +1,142 @@
+//! Asks a policy file what it decides for one request, like `linkerd diagnostics
+//! policy`.
+//!
+//! ```text
+//! cargo run --example policy_check -- --policy examples/policies/orders.yaml \
+//!     --peer spiffe://example.org/ns/web/sa/frontend --method GET --path /orders/7 \
+//!     --port 8443 --header x-tenant=acme
+//! ```
+//!
+//! Prints `decision: allow` or `decision: deny` (or `decision: not-found`) first, then
+//! the explanation. Without `--method`/`--path` it decides on a TCP connection. Exits
+//! 0 whatever the decision; 2 when the policy or the arguments are invalid.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use meshless::policy::{Policy, RequestAttrs, normalize_host, normalize_path};
+use meshless::{Identity, LinkerdId, SpiffeId};
+
+const USAGE: &str = "usage: policy_check --policy FILE [--peer ID|none] [--source-ip ADDR] [--port N] \
+[--method M --path P] [--host NAME] [--header k=v]...";
+
+#[derive(Default)]
+struct Args {
+    policy: Option<String>,
+    peer: Option<Identity>,
+    source_ip: Option<IpAddr>,
+    port: Option<u16>,
+    method: Option<String>,
+    path: Option<String>,
+    host: Option<String>,
+    headers: HeaderMap,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(USAGE.to_owned());
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--policy" => args.policy = Some(value),
+            "--peer" if value == "none" => args.peer = None,
+            "--peer" if value.starts_with("spiffe://") => {
+                let id: SpiffeId = value.parse().map_err(|e| format!("--peer: {e}"))?;
+                args.peer = Some(id.into());
+            }
+            "--peer" => {
+                let id = LinkerdId::parse(&value).map_err(|e| format!("--peer: {e}"))?;
+                args.peer = Some(id.into());
+            }
+            "--source-ip" => {
+                args.source_ip = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--source-ip: `{value}` is not an address"))?,
+                )
+            }
+            "--port" => {
+                args.port = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--port: `{value}` is not a port"))?,
+                )
+            }
+            "--method" => args.method = Some(value),
+            "--path" => args.path = Some(value),
+            "--host" => args.host = Some(value),
+            "--header" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--header: `{value}` is not k=v"))?;
+                let name = HeaderName::from_bytes(k.as_bytes())
+                    .map_err(|_| format!("--header: bad name `{k}`"))?;
+                let val =
+                    HeaderValue::from_str(v).map_err(|_| format!("--header: bad value `{v}`"))?;
+                args.headers.append(name, val);
+            }
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(file) = &args.policy else {
+        eprintln!("--policy is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let policy = match Policy::load(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("invalid policy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in policy.warnings() {
+        eprintln!("warning: {w}");
+    }
+    let conn = RequestAttrs::connection(args.peer.as_ref(), args.source_ip, args.port);
+    let explanation = match (&args.method, &args.path) {
+        (None, None) => policy.explain(&conn),
+        (Some(method), Some(path)) => {
+            let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
+            let normalized = match normalize_path(path) {
+                Ok(p) => p,
+                Err(e) => {
+                    println!(
+                        "decision: deny\nthe request is rejected with 400 before policy runs: {e}"
+                    );
+                    return ExitCode::SUCCESS;
+                }
+            };
+            let host = args.host.as_deref().map(normalize_host);
+            let mut attrs = conn
+                .with_request(method, &normalized)
+                .with_headers(&args.headers);
+            if let Some(h) = &host {
+                attrs = attrs.with_host(h);
+            }
+            policy.explain(&attrs)
+        }
+        _ => {
+            eprintln!("--method and --path go together\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{explanation}");
+    ExitCode::SUCCESS
+}

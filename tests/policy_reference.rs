@@ -1,0 +1,228 @@
+//! Property test: the compiled, indexed policy (with and without per-connection
+//! precomputation) agrees with the deliberately naive reference evaluator on random
+//! policies and requests.
+
+use http::HeaderMap;
+use meshless::policy::{Policy, RequestAttrs, reference};
+use meshless::{Identity, LinkerdId, SpiffeId};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// Turns a byte string into choices, so proptest can shrink policies.
+struct Choices<'a>(std::slice::Iter<'a, u8>);
+
+impl Choices<'_> {
+    fn n(&mut self, k: usize) -> usize {
+        self.0.next().map_or(0, |b| usize::from(*b) % k)
+    }
+    fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
+        xs[self.n(xs.len())].clone()
+    }
+    fn list(&mut self, pool: &[&str]) -> Value {
+        let len = 1 + self.n(2);
+        Value::Array((0..len).map(|_| json!(self.pick(pool))).collect())
+    }
+}
+
+const IDS: &[&str] = &[
+    "*",
+    "spiffe://td/ns/a/sa/x",
+    "spiffe://td/ns/a/*",
+    "spiffe://td/ns/*/sa/x",
+    "spiffe://td/*",
+    "spiffe://other/ns/a/sa/x",
+    "x.a.serviceaccount.identity.linkerd.cluster.local",
+    "*.a.serviceaccount.identity.linkerd.cluster.local",
+];
+const NS: &[&str] = &["a", "b", "a*", "*", "*b"];
+const SA: &[&str] = &["a/x", "b/*", "*", "a/y"];
+const TD: &[&str] = &["td", "other", "cluster.local"];
+const NETS: &[&str] = &[
+    "10.0.0.0/8",
+    "10.1.0.0/16",
+    "::/0",
+    "192.168.0.0/16",
+    "0.0.0.0/0",
+];
+const PORTS: &[&str] = &["80", "8000-8100", "443"];
+const HOSTS: &[&str] = &["a.com", "*.a.com", "b.com", "*"];
+const METHODS: &[&str] = &["GET", "POST", "*", "DELETE"];
+const PATHS: &[&str] = &[
+    "/", "/a", "/a/*", "/a/{*}", "/a/{**}", "*.css", "/b*", "/a/{*}/c", "/a/b", "*", "/{*}/b",
+];
+
+fn source(c: &mut Choices<'_>) -> Value {
+    let mut m = serde_json::Map::new();
+    for _ in 0..1 + c.n(3) {
+        let not = if c.n(3) == 0 { "not_" } else { "" };
+        let (field, value) = match c.n(7) {
+            0 => ("identities", c.list(IDS)),
+            1 => ("namespaces", c.list(NS)),
+            2 => ("service_accounts", c.list(SA)),
+            3 => ("trust_domains", c.list(TD)),
+            4 => ("networks", c.list(NETS)),
+            5 => {
+                m.insert("authenticated".into(), json!(c.n(2) == 0));
+                continue;
+            }
+            _ => (
+                "networks",
+                json!([{"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}]),
+            ),
+        };
+        m.insert(format!("{not}{field}"), value);
+    }
+    Value::Object(m)
+}
+
+fn operation(c: &mut Choices<'_>) -> Value {
+    let mut m = serde_json::Map::new();
+    for _ in 0..1 + c.n(3) {
+        let not = if c.n(3) == 0 { "not_" } else { "" };
+        let (field, value) = match c.n(4) {
+            0 => ("ports", Value::Array(vec![json!(c.pick(PORTS))])),
+            1 => ("hosts", c.list(HOSTS)),
+            2 => ("methods", c.list(METHODS)),
+            _ => ("paths", c.list(PATHS)),
+        };
+        m.insert(format!("{not}{field}"), value);
+    }
+    Value::Object(m)
+}
+
+fn policy(c: &mut Choices<'_>) -> Value {
+    let mut rules = Vec::new();
+    for i in 0..c.n(12) {
+        let mut r = json!({"name": format!("r{i}"), "action": c.pick(&["allow", "deny", "audit", "allow"])});
+        if c.n(3) > 0 {
+            r["from"] = Value::Array((0..1 + c.n(2)).map(|_| source(c)).collect());
+        }
+        if c.n(3) > 0 {
+            r["to"] = Value::Array((0..1 + c.n(2)).map(|_| operation(c)).collect());
+        }
+        if c.n(4) == 0 {
+            r["when"] = if c.n(2) == 0 {
+                json!([{"header": "x", "values": ["1", "2*"]}])
+            } else {
+                json!([{"header": "x", "not_values": ["1"]}])
+            };
+        }
+        rules.push(r);
+    }
+    let defaults = [
+        "deny",
+        "all-authenticated",
+        "all-unauthenticated",
+        "cluster-authenticated",
+        "cluster-unauthenticated",
+        "audit",
+    ];
+    let mut p = json!({"default": c.pick(&defaults), "rules": rules});
+    if c.n(2) == 0 {
+        p["cluster_networks"] = json!(["10.0.0.0/8"]);
+    }
+    if c.n(4) == 0 {
+        let mut server = json!({"name": "s", "ports": [443], "default": c.pick(&defaults)});
+        if c.n(2) == 0 {
+            server["routes"] = json!([{"name": "r", "matches": [{"paths": ["/a/*", "/"]}, {"methods": ["POST"]}]}]);
+        }
+        p["servers"] = json!([server]);
+    }
+    p
+}
+
+const PEERS: &[&str] = &[
+    "spiffe://td/ns/a/sa/x",
+    "spiffe://td/ns/b/sa/y",
+    "spiffe://other/ns/a/sa/x",
+    "spiffe://td/ns/a/sa/x/extra",
+    "spiffe://td/foo",
+    "spiffe://cluster.local/ns/b/sa/x",
+    "x.a.serviceaccount.identity.linkerd.cluster.local",
+    "y.b.serviceaccount.identity.linkerd.cluster.local",
+];
+const REQ_PATHS: &[&str] = &[
+    "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b",
+];
+
+fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError> {
+    let spec = policy(&mut Choices(policy_bytes.iter()));
+    let text = spec.to_string();
+    let p = Policy::from_json(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+    let c = &mut Choices(request_bytes.iter());
+    let peer: Option<Identity> = match c.n(PEERS.len() + 1) {
+        0 => None,
+        i if PEERS[i - 1].starts_with("spiffe://") => {
+            Some(PEERS[i - 1].parse::<SpiffeId>().unwrap().into())
+        }
+        i => Some(LinkerdId::parse(PEERS[i - 1]).unwrap().into()),
+    };
+    let src = c.pick(&[
+        None,
+        Some("10.1.2.3"),
+        Some("10.2.0.1"),
+        Some("192.168.1.1"),
+        Some("8.8.8.8"),
+        Some("fd00::1"),
+    ]);
+    let port = c.pick(&[None, Some(80), Some(443), Some(8050)]);
+    let mut headers = HeaderMap::new();
+    for v in ["1", "2", "23"] {
+        if c.n(3) == 0 {
+            headers.append("x", v.parse().unwrap());
+        }
+    }
+    let conn = RequestAttrs::connection(peer.as_ref(), src.map(|s| s.parse().unwrap()), port);
+    let attrs = if c.n(5) == 0 {
+        conn
+    } else {
+        let mut a = conn
+            .with_request(c.pick(&["GET", "POST", "DELETE"]), c.pick(REQ_PATHS))
+            .with_headers(&headers);
+        if c.n(4) > 0 {
+            a = a.with_host(c.pick(&["a.com", "x.a.com", "b.com"]));
+        }
+        a
+    };
+    let fast = p.evaluate(&attrs);
+    let cached = p.for_peer(attrs.peer, attrs.source_ip).evaluate(&p, &attrs);
+    let (verdict, rule, audits) = reference::evaluate(p.spec(), &attrs);
+    let context = || format!("policy {text}\nrequest {attrs:?}");
+    prop_assert_eq!(
+        (fast.verdict(), fast.rule()),
+        (verdict, rule.as_str()),
+        "{}",
+        context()
+    );
+    prop_assert_eq!(
+        (cached.verdict(), cached.rule()),
+        (verdict, rule.as_str()),
+        "{}",
+        context()
+    );
+    prop_assert_eq!(
+        fast.audit_rules().collect::<Vec<_>>(),
+        audits.clone(),
+        "{}",
+        context()
+    );
+    prop_assert_eq!(
+        cached.audit_rules().collect::<Vec<_>>(),
+        audits,
+        "{}",
+        context()
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compiled_policy_agrees_with_reference(
+        policy_bytes in prop::collection::vec(any::<u8>(), 0..400),
+        request_bytes in prop::collection::vec(any::<u8>(), 16),
+    ) {
+        check(&policy_bytes, &request_bytes)?;
+    }
+}
