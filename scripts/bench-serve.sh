@@ -36,7 +36,10 @@ HELLO=$ROOT/target/release/examples/hello_bench
 C=$RUN/certs
 
 pid=
-stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=; }
+stop() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  pid=
+}
 trap stop EXIT
 
 start() {
