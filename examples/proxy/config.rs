@@ -282,7 +282,10 @@ listen = "127.0.0.1:9990"      # /metrics, /ready, /live
         config.resolve(Path::new("/etc/proxy"));
         config.validate().unwrap();
         assert_eq!(config.inbound[0].app_protocol(), AppProtocol::Http1);
-        assert_eq!(config.inbound[0].policy, Path::new("/etc/proxy/policy.yaml"));
+        assert_eq!(
+            config.inbound[0].policy,
+            Path::new("/etc/proxy/policy.yaml")
+        );
         assert_eq!(
             config.identity.federation["partner.example"],
             Path::new("/etc/proxy/certs/partner-bundle.pem")

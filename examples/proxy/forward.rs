@@ -93,7 +93,9 @@ pub fn relay(mut res: Response<Incoming>, client_version: Version) -> Response<P
 
 /// A local error response (`502 Bad Gateway`, ...), with a one-line body.
 pub fn local(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    let mut res = Response::new(Either::Right(Full::new(Bytes::from_static(body.as_bytes()))));
+    let mut res = Response::new(Either::Right(Full::new(Bytes::from_static(
+        body.as_bytes(),
+    ))));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -139,7 +141,10 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_and_connection_named_headers() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));

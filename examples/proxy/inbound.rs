@@ -27,13 +27,22 @@ use meshless::{MtlsAcceptor, PeerIdentity};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Layer;
 
-use crate::config::{AppProtocol, Inbound, Mode};
+use crate::config::{AppProtocol, Inbound, Mode, Protocol};
 use crate::forward::{self, ProxyResult};
 use crate::shutdown::{Shutdown, Tracker};
 
 /// Builds the acceptor for an inbound listener.
-pub fn acceptor(source: &TlsSource, mode: Mode) -> Result<MtlsAcceptor, meshless::TlsError> {
-    let builder = MtlsAcceptor::builder(source.clone());
+pub fn acceptor(
+    source: &TlsSource,
+    mode: Mode,
+    protocol: Protocol,
+) -> Result<MtlsAcceptor, meshless::TlsError> {
+    let mut builder = MtlsAcceptor::builder(source.clone());
+    if protocol == Protocol::Tcp {
+        // Opaque TCP: no ALPN, so a client offering its own protocol name (or none)
+        // is not refused for want of `h2` / `http/1.1`.
+        builder = builder.alpn_protocols(Vec::new());
+    }
     match mode {
         Mode::Strict => builder.build(),
         Mode::Permissive => builder.permissive().build(),
@@ -75,7 +84,8 @@ impl AppForward {
         let h2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .build(connector);
-        let authority = Authority::try_from(app.to_string()).expect("a socket address is an authority");
+        let authority =
+            Authority::try_from(app.to_string()).expect("a socket address is an authority");
         Self {
             authority,
             http1,

@@ -90,7 +90,9 @@ fn main() -> ExitCode {
         }
     };
     let runtime = if config.runtime.worker_threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.runtime.worker_threads)
@@ -222,7 +224,7 @@ async fn run(config: Config) -> Result<(), RunError> {
             tracing::warn!(target: "proxy", listen = %inbound.listen, "policy: {warning}");
         }
         policies.push((inbound.policy.clone(), policy.clone()));
-        let acceptor = inbound::acceptor(&source, inbound.mode)?;
+        let acceptor = inbound::acceptor(&source, inbound.mode, inbound.protocol)?;
         let listener = bind(inbound.listen).await?;
         tracing::info!(
             target: "proxy",
@@ -271,7 +273,11 @@ async fn run(config: Config) -> Result<(), RunError> {
             let listener = bind(admin.listen).await?;
             tracing::info!(target: "proxy", listen = %admin.listen, "admin listening");
             let service = admin::Admin::new(shutdown.clone());
-            Some(tokio::spawn(plain::serve(listener, service, admin_shutdown)))
+            Some(tokio::spawn(plain::serve(
+                listener,
+                service,
+                admin_shutdown,
+            )))
         }
         None => None,
     };
@@ -286,10 +292,8 @@ async fn run(config: Config) -> Result<(), RunError> {
     tracing::info!(target: "proxy", "shutting down: draining in-flight requests");
     trigger.fire();
     let drain = config.runtime.drain_timeout();
-    let drained = tokio::time::timeout(drain, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(drain, async { while tasks.join_next().await.is_some() {} }).await;
     match drained {
         Ok(()) => tracing::info!(target: "proxy", "drained; exiting"),
         Err(_) => tracing::warn!(target: "proxy", timeout = ?drain, "drain timed out; exiting"),
@@ -302,7 +306,10 @@ async fn run(config: Config) -> Result<(), RunError> {
 }
 
 /// Runs until SIGTERM or SIGINT; reloads on SIGHUP and on file changes meanwhile.
-async fn signals(reloader: &reload::Reloader, interval: std::time::Duration) -> Result<(), RunError> {
+async fn signals(
+    reloader: &reload::Reloader,
+    interval: std::time::Duration,
+) -> Result<(), RunError> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind| signal(kind).map_err(|e| RunError::Other(format!("signal handler: {e}")));
     let mut term = install(SignalKind::terminate())?;

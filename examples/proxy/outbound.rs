@@ -71,8 +71,8 @@ pub struct UpstreamForward {
 
 impl UpstreamForward {
     fn new(source: &TlsSource, upstream: SocketAddr, expected: SpiffeId) -> Result<Self, TlsError> {
-        let connector =
-            MtlsConnector::new(source.clone(), expected.clone())?.with_timeout(Duration::from_secs(5));
+        let connector = MtlsConnector::new(source.clone(), expected.clone())?
+            .with_timeout(Duration::from_secs(5));
         let authority =
             Authority::try_from(upstream.to_string()).expect("a socket address is an authority");
         let upstream_uri = Uri::builder()
@@ -94,7 +94,10 @@ impl UpstreamForward {
         })
     }
 
-    fn call_upstream(&self, mut req: Request<Incoming>) -> impl Future<Output = ProxyResult> + use<> {
+    fn call_upstream(
+        &self,
+        mut req: Request<Incoming>,
+    ) -> impl Future<Output = ProxyResult> + use<> {
         let client_version = req.version();
         // The name the app used becomes the authority of the upstream request (HTTP/2
         // `:authority`, HTTP/1.1 `Host`), so the upstream sees one consistent name.
