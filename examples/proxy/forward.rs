@@ -59,12 +59,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// version the next hop is spoken to in. The original authority is kept in `Host`, so
 /// the next hop sees the name the client used.
 pub fn retarget<B>(req: &mut Request<B>, scheme: Scheme, authority: &Authority, version: Version) {
-    if !req.headers().contains_key(header::HOST) {
-        if let Some(original) = req.uri().authority() {
-            if let Ok(value) = HeaderValue::from_str(original.as_str()) {
-                req.headers_mut().insert(header::HOST, value);
-            }
-        }
+    if !req.headers().contains_key(header::HOST)
+        && let Some(original) = req.uri().authority()
+        && let Ok(value) = HeaderValue::from_str(original.as_str())
+    {
+        req.headers_mut().insert(header::HOST, value);
     }
     let path = req
         .uri()

@@ -315,10 +315,10 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     let body = req.into_body().collect().await.map(|b| b.to_bytes());
-    if let Ok(body) = body {
-        if !body.is_empty() {
-            text.push_str(&format!("body: {}\n", String::from_utf8_lossy(&body)));
-        }
+    if let Ok(body) = body
+        && !body.is_empty()
+    {
+        text.push_str(&format!("body: {}\n", String::from_utf8_lossy(&body)));
     }
     Ok(Response::new(Full::new(Bytes::from(text))))
 }

@@ -63,7 +63,7 @@ async fn policy_file_change_applies_and_a_broken_one_keeps_the_last_good() {
     );
     let metrics = format!("http://127.0.0.1:{admin}/metrics");
     eventually("failed reload counted", || async {
-        curl(&[metrics.clone()])
+        curl(std::slice::from_ref(&metrics))
             .await
             .1
             .contains("meshless_reloads_total{kind=\"policy\",result=\"failure\"} 1")
@@ -116,7 +116,7 @@ async fn sighup_reloads_certificates_and_keeps_the_last_good_on_failure() {
     proxy.signal("HUP");
     let metrics = format!("http://127.0.0.1:{admin}/metrics");
     eventually("failed reload counted", || async {
-        curl(&[metrics.clone()])
+        curl(std::slice::from_ref(&metrics))
             .await
             .1
             .contains("meshless_reloads_total{kind=\"certificates\",result=\"failure\"} 1")
