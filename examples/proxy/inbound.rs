@@ -1,7 +1,7 @@
 //! Inbound listeners: mutual TLS in, the policy enforced, plaintext to the app.
 //!
-//! - `http`: [`meshless::serve_with_graceful_shutdown`] terminates mTLS (ALPN `h2` and
-//!   `http/1.1`) and attaches each connection's `PeerIdentity`; the library's
+//! - `http`: [`crate::serve`] terminates mTLS with the library's `MtlsAcceptor` (ALPN
+//!   `h2` and `http/1.1`) and attaches each connection's `PeerIdentity`; the library's
 //!   [`AuthorizeLayer`] decides every request, strips client-sent identity headers and
 //!   sets `l5d-client-id` / `x-forwarded-client-cert`; [`AppForward`] sends allowed
 //!   requests to the app over a pooled client in the app's protocol.
@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -61,12 +62,16 @@ pub async fn serve_http(
     let service = AuthorizeLayer::new(policy)
         .forward_identity_headers()
         .layer(forward);
-    meshless::serve_with_graceful_shutdown(listener, acceptor, service, shutdown.wait()).await
+    crate::serve::serve(listener, acceptor, service, shutdown).await;
+    Ok(())
 }
 
-/// Forwards authorized requests to the app.
+/// Forwards authorized requests to the app. One shared instance: cloning it (once per
+/// connection and once per request, as hyper does) is a reference-count increment.
 #[derive(Clone)]
-pub struct AppForward {
+pub struct AppForward(Arc<AppInner>);
+
+struct AppInner {
     authority: Authority,
     http1: Client<HttpConnector, Incoming>,
     h2: Client<HttpConnector, Incoming>,
@@ -86,23 +91,24 @@ impl AppForward {
             .build(connector);
         let authority =
             Authority::try_from(app.to_string()).expect("a socket address is an authority");
-        Self {
+        Self(Arc::new(AppInner {
             authority,
             http1,
             h2,
             protocol,
-        }
+        }))
     }
 
     fn call_app(&self, mut req: Request<Incoming>) -> impl Future<Output = ProxyResult> + use<> {
+        let this = &*self.0;
         let client_version = req.version();
-        let h2 = match self.protocol {
+        let h2 = match this.protocol {
             AppProtocol::Http1 => false,
             AppProtocol::H2 => true,
             AppProtocol::Auto => client_version == Version::HTTP_2,
         };
         let (client, version) = if h2 {
-            (self.h2.clone(), Version::HTTP_2)
+            (this.h2.clone(), Version::HTTP_2)
         } else {
             // HTTP/1.0 stays 1.0; HTTP/2 clients are spoken for in HTTP/1.1.
             let v = if client_version == Version::HTTP_10 {
@@ -110,10 +116,10 @@ impl AppForward {
             } else {
                 Version::HTTP_11
             };
-            (self.http1.clone(), v)
+            (this.http1.clone(), v)
         };
-        forward::retarget(&mut req, Scheme::HTTP, &self.authority, version);
-        let app = self.authority.clone();
+        forward::retarget(&mut req, Scheme::HTTP, &this.authority, version);
+        let app = this.authority.clone();
         async move {
             match client.request(req).await {
                 Ok(res) => Ok(forward::relay(res, client_version)),

@@ -27,6 +27,7 @@ mod inbound;
 mod outbound;
 mod plain;
 mod reload;
+mod serve;
 mod shutdown;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -63,7 +64,9 @@ impl tower::Service<Uri> for FixedUpstream {
 
 /// Forwards the app's requests to the upstream over mTLS.
 #[derive(Clone)]
-pub struct UpstreamForward {
+pub struct UpstreamForward(Arc<UpstreamInner>);
+
+struct UpstreamInner {
     client: Client<FixedUpstream, Incoming>,
     upstream: Authority,
     expected: SpiffeId,
@@ -87,11 +90,11 @@ impl UpstreamForward {
                 connector,
                 upstream: upstream_uri,
             });
-        Ok(Self {
+        Ok(Self(Arc::new(UpstreamInner {
             client,
             upstream: authority,
             expected,
-        })
+        })))
     }
 
     fn call_upstream(
@@ -107,15 +110,15 @@ impl UpstreamForward {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.parse::<Authority>().ok())
             .or_else(|| req.uri().authority().cloned())
-            .unwrap_or_else(|| self.upstream.clone());
+            .unwrap_or_else(|| self.0.upstream.clone());
         req.headers_mut().remove(header::HOST);
         forward::retarget(&mut req, Scheme::HTTPS, &authority, Version::HTTP_11);
         // retarget keeps an original authority in Host when there was none: drop it,
         // the URI carries it.
         req.headers_mut().remove(header::HOST);
-        let client = self.client.clone();
-        let expected = self.expected.clone();
-        let upstream = self.upstream.clone();
+        let client = self.0.client.clone();
+        let expected = self.0.expected.clone();
+        let upstream = self.0.upstream.clone();
         async move {
             match client.request(req).await {
                 Ok(res) => Ok(forward::relay(res, client_version)),
