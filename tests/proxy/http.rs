@@ -203,8 +203,16 @@ async fn admin_serves_metrics_ready_and_live() {
             .0,
         403
     );
+    let (code, _) = curl(&mtls_args(&ws, port, "/orders", Some("rogue"))).await;
+    assert_eq!(code, 0);
     let (code, metrics) = curl(&[format!("http://127.0.0.1:{admin}/metrics")]).await;
     assert_eq!(code, 200);
+    assert!(
+        metrics.contains("inbound_tls_handshakes_total{result=\"success\",reason=\"ok\"} 2"),
+        "{metrics}"
+    );
+    let untrusted = "inbound_tls_handshakes_total{result=\"failure\",reason=\"untrusted_ca\"} 1";
+    assert!(metrics.contains(untrusted), "{metrics}");
     assert!(
         metrics.contains("inbound_http_authz_allow_total{authz=\"frontend\",tls=\"true\"} 1"),
         "{metrics}"
