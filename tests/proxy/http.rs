@@ -306,3 +306,35 @@ async fn sigterm_drains_in_flight_requests_and_exits_0() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_protocol_h2_and_auto_speak_to_the_app_as_configured() {
+    let ws = Workspace::new();
+    let app = echo_app().await;
+    for (app_protocol, h1_client_sees, h2_client_sees) in [
+        ("h2", "HTTP/2.0", "HTTP/2.0"),
+        ("auto", "HTTP/1.1", "HTTP/2.0"),
+        ("http1", "HTTP/1.1", "HTTP/1.1"),
+    ] {
+        let extra = format!("app_protocol = \"{app_protocol}\"\n");
+        let (config, port, admin) = inbound_config(&ws, app.port(), "strict", &extra);
+        let proxy = ws.start_proxy(app_protocol, &config, admin).await;
+        for (flag, expected) in [("--http1.1", h1_client_sees), ("--http2", h2_client_sees)] {
+            let mut args = vec![flag.to_owned()];
+            args.extend(mtls_args(&ws, port, "/orders", Some("client")));
+            let (code, body) = curl(&args).await;
+            assert_eq!(
+                code,
+                200,
+                "{app_protocol} {flag}: {body}\n{}",
+                proxy.log_text()
+            );
+            let first = body.lines().next().unwrap_or("");
+            assert_eq!(
+                first,
+                format!("GET /orders {expected}"),
+                "{app_protocol} {flag}"
+            );
+        }
+    }
+}
