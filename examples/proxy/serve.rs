@@ -10,6 +10,7 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -96,7 +97,7 @@ where
     let alpn = stream.alpn_protocol().map(<[u8]>::to_vec);
     let service = TowerToHyperService::new(AddPeer {
         inner: service,
-        peer,
+        peer: Arc::new(peer),
     });
     let io = TokioIo::new(stream);
     match alpn.as_deref() {
@@ -141,11 +142,12 @@ where
 }
 
 /// Puts the connection's [`PeerIdentity`] into every request, where the authorization
-/// layer reads it.
+/// layer reads it. (hyper clones the service for every request: the identity is shared
+/// behind an `Arc` so that only the copy put into the request is made.)
 #[derive(Clone)]
 struct AddPeer<S> {
     inner: S,
-    peer: PeerIdentity,
+    peer: Arc<PeerIdentity>,
 }
 
 impl<S, B> tower::Service<Request<B>> for AddPeer<S>
@@ -161,7 +163,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> S::Future {
-        req.extensions_mut().insert(self.peer.clone());
+        req.extensions_mut().insert(PeerIdentity::clone(&self.peer));
         self.inner.call(req)
     }
 }
