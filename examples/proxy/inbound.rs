@@ -1,0 +1,235 @@
+//! Inbound listeners: mutual TLS in, the policy enforced, plaintext to the app.
+//!
+//! - `http`: [`crate::serve`] terminates mTLS with the library's `MtlsAcceptor` (ALPN
+//!   `h2` and `http/1.1`) and attaches each connection's `PeerIdentity`; the library's
+//!   [`AuthorizeLayer`] decides every request, strips client-sent identity headers and
+//!   sets `l5d-client-id` / `x-forwarded-client-cert`; [`AppForward`] sends allowed
+//!   requests to the app over a pooled client in the app's protocol.
+//! - `tcp`: [`ConnectionAuthorizer`] decides once per connection, then bytes are copied
+//!   both ways until either side closes or a policy change no longer allows the peer.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{Request, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use meshless::authorize::{AuthorizeLayer, ConnectionAuthorizer};
+use meshless::policy::PolicyHandle;
+use meshless::tls::TlsSource;
+use meshless::{MtlsAcceptor, PeerIdentity};
+use tokio::net::{TcpListener, TcpStream};
+use tower::Layer;
+
+use crate::config::{AppProtocol, Inbound, Mode, Protocol};
+use crate::forward::{self, ProxyResult};
+use crate::shutdown::{Shutdown, Tracker};
+
+/// Builds the acceptor for an inbound listener.
+pub fn acceptor(
+    source: &TlsSource,
+    mode: Mode,
+    protocol: Protocol,
+) -> Result<MtlsAcceptor, meshless::TlsError> {
+    let mut builder = MtlsAcceptor::builder(source.clone());
+    if protocol == Protocol::Tcp {
+        // Opaque TCP: no ALPN, so a client offering its own protocol name (or none)
+        // is not refused for want of `h2` / `http/1.1`.
+        builder = builder.alpn_protocols(Vec::new());
+    }
+    match mode {
+        Mode::Strict => builder.build(),
+        Mode::Permissive => builder.permissive().build(),
+    }
+}
+
+/// Serves an `http` inbound listener until `shutdown`, then drains.
+pub async fn serve_http(
+    listener: TcpListener,
+    config: &Inbound,
+    acceptor: MtlsAcceptor,
+    policy: PolicyHandle,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let forward = AppForward::new(config.forward, config.app_protocol());
+    let service = AuthorizeLayer::new(policy)
+        .forward_identity_headers()
+        .layer(forward);
+    crate::serve::serve(listener, acceptor, service, shutdown).await;
+    Ok(())
+}
+
+/// Forwards authorized requests to the app. One shared instance: cloning it (once per
+/// connection and once per request, as hyper does) is a reference-count increment.
+#[derive(Clone)]
+pub struct AppForward(Arc<AppInner>);
+
+struct AppInner {
+    authority: Authority,
+    http1: Client<HttpConnector, Incoming>,
+    h2: Client<HttpConnector, Incoming>,
+    protocol: AppProtocol,
+}
+
+impl AppForward {
+    fn new(app: SocketAddr, protocol: AppProtocol) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let http1 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector.clone());
+        let h2 = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build(connector);
+        let authority =
+            Authority::try_from(app.to_string()).expect("a socket address is an authority");
+        Self(Arc::new(AppInner {
+            authority,
+            http1,
+            h2,
+            protocol,
+        }))
+    }
+
+    fn call_app(&self, mut req: Request<Incoming>) -> impl Future<Output = ProxyResult> + use<> {
+        let this = &*self.0;
+        let client_version = req.version();
+        let h2 = match this.protocol {
+            AppProtocol::Http1 => false,
+            AppProtocol::H2 => true,
+            AppProtocol::Auto => client_version == Version::HTTP_2,
+        };
+        let (client, version) = if h2 {
+            (this.h2.clone(), Version::HTTP_2)
+        } else {
+            // HTTP/1.0 stays 1.0; HTTP/2 clients are spoken for in HTTP/1.1.
+            let v = if client_version == Version::HTTP_10 {
+                Version::HTTP_10
+            } else {
+                Version::HTTP_11
+            };
+            (this.http1.clone(), v)
+        };
+        forward::retarget(&mut req, Scheme::HTTP, &this.authority, version);
+        let app = this.authority.clone();
+        async move {
+            match client.request(req).await {
+                Ok(res) => Ok(forward::relay(res, client_version)),
+                Err(err) => {
+                    tracing::warn!(
+                        target: "proxy::inbound",
+                        app = %app,
+                        error = %forward::error_chain(&err),
+                        "app request failed"
+                    );
+                    Ok(forward::local(StatusCode::BAD_GATEWAY, "bad gateway\n"))
+                }
+            }
+        }
+    }
+}
+
+impl tower::Service<Request<Incoming>> for AppForward {
+    type Response = http::Response<forward::ProxyBody>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = ProxyResult> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        Box::pin(self.call_app(req))
+    }
+}
+
+/// Serves a `tcp` inbound listener until `shutdown`, then waits for open connections
+/// (bounded by the caller).
+pub async fn serve_tcp(
+    listener: TcpListener,
+    app: SocketAddr,
+    acceptor: MtlsAcceptor,
+    policy: PolicyHandle,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let authz = ConnectionAuthorizer::new(policy);
+    let tracker = Tracker::default();
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(err) => {
+                    tracing::warn!(target: "proxy::inbound", error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.wait() => break,
+        };
+        let conn = TcpConn {
+            acceptor: acceptor.clone(),
+            authz: authz.clone(),
+            app,
+        };
+        let guard = tracker.guard();
+        // Open connections are not cut here at shutdown: they may finish within the
+        // drain bound that `main` puts around this listener.
+        tokio::spawn(async move {
+            conn.run(tcp).await;
+            drop(guard);
+        });
+    }
+    drop(listener);
+    tracker.wait().await;
+    Ok(())
+}
+
+struct TcpConn {
+    acceptor: MtlsAcceptor,
+    authz: ConnectionAuthorizer,
+    app: SocketAddr,
+}
+
+impl TcpConn {
+    async fn run(self, tcp: TcpStream) {
+        let _ = tcp.set_nodelay(true);
+        let Ok((mut stream, peer)) = self.acceptor.accept(tcp).await else {
+            return; // the acceptor logged why
+        };
+        if !self.authz.check(&peer).is_allowed() {
+            return; // denied: dropping the stream closes the connection
+        }
+        self.forward(&mut stream, &peer).await;
+    }
+
+    async fn forward(&self, stream: &mut meshless::tls::MtlsStream, peer: &PeerIdentity) {
+        let connect = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(self.app));
+        let mut app = match connect.await {
+            Ok(Ok(app)) => app,
+            Ok(Err(err)) => {
+                tracing::warn!(target: "proxy::inbound", app = %self.app, error = %err, "app connect failed");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(target: "proxy::inbound", app = %self.app, "app connect timed out");
+                return;
+            }
+        };
+        let _ = app.set_nodelay(true);
+        let copied = self
+            .authz
+            .guard(peer, tokio::io::copy_bidirectional(stream, &mut app))
+            .await;
+        if let Some(Err(err)) = copied {
+            tracing::debug!(target: "proxy::inbound", error = %err, "tcp connection ended with an error");
+        }
+    }
+}

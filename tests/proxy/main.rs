@@ -1,0 +1,11 @@
+//! End to end through the compiled `proxy` example (`examples/proxy`), with real
+//! programs: curl, `python3 -m http.server`, a hyper app, tonic, an echo server.
+//! Every step is bounded in time, every child process is killed on drop, and
+//! everything listens on 127.0.0.1.
+
+mod grpc;
+mod harness;
+mod http;
+mod outbound;
+mod reload;
+mod tcp;
