@@ -194,6 +194,12 @@ where
                     grpc: is_grpc(req.headers()),
                 };
                 let mut res = self.deny.response(&denial).map(AuthzBody::full);
+                // After a malformed HTTP/1 request the connection's framing is suspect:
+                // answer, then close (RFC 9112 §6.3).
+                if kind == DenyKind::BadRequest && req.version() <= http::Version::HTTP_11 {
+                    res.headers_mut()
+                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
                 if let Some(decision) = decision {
                     res.extensions_mut().insert(decision);
                 }
@@ -224,6 +230,21 @@ impl<S, D> Authorize<S, D> {
             audit::rejected(None, raw(), "deny", &"no identity layer");
             return Err((DenyKind::MissingIdentity, None));
         };
+        // Both framings at once is a request-smuggling attempt (RFC 9112 §6.3). hyper
+        // keeps a Content-Length that precedes Transfer-Encoding (and drops one that
+        // follows it, reading the body as chunked): refuse what is visible here.
+        if req.headers().contains_key(header::TRANSFER_ENCODING)
+            && req.headers().contains_key(header::CONTENT_LENGTH)
+        {
+            shared.metrics.http_rejected("bad-request");
+            audit::rejected(
+                Some(peer),
+                raw(),
+                "bad-request",
+                &"both content-length and transfer-encoding",
+            );
+            return Err((DenyKind::BadRequest, None));
+        }
         let target = match normalize_target(req.uri(), req.headers().get(header::HOST)) {
             Ok(target) => target,
             Err(err) => {

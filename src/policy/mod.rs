@@ -72,6 +72,7 @@ pub use decision::{Decision, Verdict};
 pub use error::{Location, PathError, PolicyError};
 pub use explain::Explanation;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
+pub use load::MAX_POLICY_FILE_BYTES;
 pub use model::{
     Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
     RuleSpec, ServerSpec, SourceSpec,
