@@ -176,10 +176,12 @@ impl PolicyHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = self.clone();
         let flag = stop.clone();
+        // Taken before the thread starts: a change made right after `watch` returns
+        // must be seen, however late the thread gets scheduled.
+        let mut seen = fingerprint(&path);
         let thread = std::thread::Builder::new()
             .name("meshless-policy-watch".into())
             .spawn(move || {
-                let mut seen = fingerprint(&path);
                 while !flag.load(Ordering::Acquire) {
                     std::thread::park_timeout(interval);
                     if flag.load(Ordering::Acquire) {

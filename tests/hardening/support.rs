@@ -153,6 +153,14 @@ impl Server {
     /// Sends `bytes` over a fresh HTTP/1.1 mTLS connection of [`CLIENT`] and reads
     /// until the server closes: the status code (0 if none) and the body.
     pub async fn raw_http1(&self, bytes: &[u8]) -> (u16, String) {
+        let text = self.raw_http1_reply(bytes).await;
+        let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        (status, body)
+    }
+
+    /// Like [`Server::raw_http1`], returning everything the server sent.
+    pub async fn raw_http1_reply(&self, bytes: &[u8]) -> String {
         let conn = timeout(T, self.connector(CLIENT).http1_only().connect(self.url("/").parse().unwrap()))
             .await
             .unwrap()
@@ -162,10 +170,7 @@ impl Server {
         let _ = timeout(T, tls.write_all(bytes)).await.unwrap();
         let mut buf = Vec::new();
         let _ = timeout(T, tls.read_to_end(&mut buf)).await.unwrap();
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        (status, body)
+        String::from_utf8_lossy(&buf).into_owned()
     }
 
     /// Asserts that a well-behaved client is still served.
