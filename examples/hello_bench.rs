@@ -69,7 +69,9 @@ fn app() -> Router {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let a = args()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.listen).await?;
         match a.mode.as_str() {
@@ -82,7 +84,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 async fn meshless_mode(listener: tokio::net::TcpListener, a: &Args) -> Result<(), Box<dyn Error>> {
     let svid = Svid::from_pem(&std::fs::read(&a.cert)?, &std::fs::read(&a.key)?)?;
-    let bundle = TrustBundle::from_pem(svid.spiffe_id().trust_domain().clone(), &std::fs::read(&a.ca)?)?;
+    let bundle = TrustBundle::from_pem(
+        svid.spiffe_id().trust_domain().clone(),
+        &std::fs::read(&a.ca)?,
+    )?;
     let acceptor = MtlsAcceptor::new(TlsSource::new(TlsMaterial::new(svid, bundle)?))?;
     let policy = Policy::from_json(&format!(
         r#"{{"default":"deny","rules":[{{"name":"allowed-client","action":"allow","from":[{{"identities":["{}"]}}]}}]}}"#,
@@ -101,7 +106,8 @@ async fn bare_mode(listener: tokio::net::TcpListener, a: &Args) -> Result<(), Bo
     for ca in CertificateDer::pem_file_iter(&a.ca)? {
         roots.add(ca?)?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
@@ -116,7 +122,9 @@ async fn bare_mode(listener: tokio::net::TcpListener, a: &Args) -> Result<(), Bo
         let _ = tcp.set_nodelay(true);
         let (acceptor, service) = (acceptor.clone(), service.clone());
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;

@@ -51,7 +51,10 @@ impl AuditConfig {
         match self.sample_allowed {
             0 => false,
             1 => true,
-            n => self.counter.fetch_add(1, Ordering::Relaxed) % n == 0,
+            n => self
+                .counter
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(n),
         }
     }
 }

@@ -179,10 +179,10 @@ where
             });
         match checked {
             Ok(decision) => {
-                if self.shared.forward_identity {
-                    if let Some(peer) = super::peer_of(req.extensions()).cloned() {
-                        headers::set(req.headers_mut(), &peer);
-                    }
+                if self.shared.forward_identity
+                    && let Some(peer) = super::peer_of(req.extensions()).cloned()
+                {
+                    headers::set(req.headers_mut(), &peer);
                 }
                 req.extensions_mut().insert(decision);
                 ResponseFuture::inner(self.inner.call(req))

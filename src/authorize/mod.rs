@@ -38,10 +38,10 @@ use crate::policy::{Decision, Policy, RequestAttrs};
 /// connection: cached on the connection's `PeerIdentity`, re-resolved after a reload.
 pub(crate) fn evaluate(policy: &Policy, peer: &PeerIdentity, attrs: &RequestAttrs<'_>) -> Decision {
     let cache = peer.policy_cache();
-    if let Some(rules) = &*cache.load() {
-        if rules.is_for(policy) {
-            return rules.evaluate(policy, attrs);
-        }
+    if let Some(rules) = &*cache.load()
+        && rules.is_for(policy)
+    {
+        return rules.evaluate(policy, attrs);
     }
     let rules = Arc::new(policy.for_connection(peer));
     let decision = rules.evaluate(policy, attrs);

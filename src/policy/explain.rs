@@ -122,7 +122,7 @@ impl Policy {
             _ => a == Action::Allow,
         };
         misses.retain(|(_, r, _)| relevant(r.action));
-        misses.sort_by(|a, b| b.0.cmp(&a.0));
+        misses.sort_by_key(|m| std::cmp::Reverse(m.0));
         let closest = misses
             .into_iter()
             .take(CLOSEST)

@@ -89,13 +89,13 @@ impl ActionIndex {
                 return true;
             }
         }
-        if let Some(ns) = &s.namespaces {
-            if let Some(exact) = ns.iter().map(|p| p.0.exact()).collect::<Option<Vec<_>>>() {
-                exact
-                    .into_iter()
-                    .for_each(|n| file(&mut self.by_namespace, n, id));
-                return true;
-            }
+        if let Some(ns) = &s.namespaces
+            && let Some(exact) = ns.iter().map(|p| p.0.exact()).collect::<Option<Vec<_>>>()
+        {
+            exact
+                .into_iter()
+                .for_each(|n| file(&mut self.by_namespace, n, id));
+            return true;
         }
         if let Some(sas) = &s.service_accounts {
             let exact: Option<Vec<(&str, &str)>> = sas

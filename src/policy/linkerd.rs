@@ -247,15 +247,15 @@ impl Objects {
             let default = DefaultPolicy::from_name(access).ok_or_else(|| {
                 PolicyError::invalid(format!("server `{name}`: unknown accessPolicy `{access}`"))
             })?;
-            if let Some(p) = &s.spec.proxy_protocol {
-                if !matches!(
+            if let Some(p) = &s.spec.proxy_protocol
+                && !matches!(
                     p.as_str(),
                     "unknown" | "HTTP/1" | "HTTP/2" | "gRPC" | "opaque" | "TLS"
-                ) {
-                    return Err(PolicyError::invalid(format!(
-                        "server `{name}`: unknown proxyProtocol `{p}`"
-                    )));
-                }
+                )
+            {
+                return Err(PolicyError::invalid(format!(
+                    "server `{name}`: unknown proxyProtocol `{p}`"
+                )));
             }
             servers.push(ServerSpec {
                 name,
@@ -316,7 +316,7 @@ impl Objects {
                     Some("MeshTLSAuthentication") => self.mtls.get(&target).cloned(),
                     Some("NetworkAuthentication") => self.networks.get(&target).cloned(),
                     Some("ServiceAccount") => Some(vec![SourceSpec {
-                        service_accounts: Some(parse_all(&aname, &[target.clone()])?),
+                        service_accounts: Some(parse_all(&aname, std::slice::from_ref(&target))?),
                         ..SourceSpec::default()
                     }]),
                     other => {

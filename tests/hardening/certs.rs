@@ -9,8 +9,8 @@ use std::time::Duration;
 use meshless::TlsError;
 use meshless::testing::{TestCa, TestSvid};
 use meshless::tls::{BundleSet, MtlsAcceptor, TlsSource};
-use rustls::sign::CertifiedKey;
 use rcgen::{CertificateParams, CustomExtension, KeyPair, SanType};
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,7 +29,9 @@ async fn present(
 ) -> Result<meshless::PeerIdentity, TlsError> {
     let ca = Arc::new(TestCa::new("example.org").unwrap());
     let source = ca.tls_source(SERVER).unwrap();
-    let acceptor = configure(MtlsAcceptor::builder(source.clone())).build().unwrap();
+    let acceptor = configure(MtlsAcceptor::builder(source.clone()))
+        .build()
+        .unwrap();
     let server = Server::start_with(
         ca.clone(),
         acceptor.clone(),
@@ -37,7 +39,10 @@ async fn present(
     )
     .await;
     // Presented as is: rustls' own client would refuse to send some of these.
-    let signing = meshless::tls::provider().key_provider.load_private_key(key).unwrap();
+    let signing = meshless::tls::provider()
+        .key_provider
+        .load_private_key(key)
+        .unwrap();
     let presented = Arc::new(Presents(Arc::new(CertifiedKey::new(chain, signing))));
     let config = || {
         let verifier = meshless::tls::SpiffeServerVerifier::new(source.clone(), expected(&ca));
@@ -58,7 +63,11 @@ async fn present(
             .await;
         let mut buf = Vec::new();
         let _ = timeout(T, tls.read_to_end(&mut buf)).await.unwrap();
-        assert!(buf.is_empty(), "server answered a refused client: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            buf.is_empty(),
+            "server answered a refused client: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
     }
     assert_eq!(server.rec.calls(), 0, "the app ran for a refused client");
     server.assert_serves().await;
@@ -89,16 +98,30 @@ fn key_of(issued: &TestSvid) -> PrivateKeyDer<'static> {
 #[tokio::test]
 async fn a_chain_longer_than_the_configured_limit_is_refused_before_parsing() {
     let ca = TestCa::new("example.org").unwrap();
-    let deep = ca.intermediate().unwrap().intermediate().unwrap().intermediate().unwrap();
+    let deep = ca
+        .intermediate()
+        .unwrap()
+        .intermediate()
+        .unwrap()
+        .intermediate()
+        .unwrap();
     let issued = deep.issue(CLIENT).unwrap();
     assert_eq!(issued.chain().len(), 4, "leaf + 3 intermediates");
     // The same valid chain: accepted with a limit of 3, refused with a limit of 2.
     let bundles = BundleSet::from(bundle(&ca));
     let accepted = verdict_with_limit(&ca, bundles.clone(), &issued, 3).await;
     assert_eq!(accepted.unwrap().to_string(), CLIENT);
-    let refused = verdict_with_limit(&ca, bundles, &issued, 2).await.unwrap_err();
+    let refused = verdict_with_limit(&ca, bundles, &issued, 2)
+        .await
+        .unwrap_err();
     assert!(
-        matches!(refused, TlsError::ChainTooLong { presented: 3, max: 2 }),
+        matches!(
+            refused,
+            TlsError::ChainTooLong {
+                presented: 3,
+                max: 2
+            }
+        ),
         "{refused}"
     );
     assert_eq!(refused.reason(), "chain_too_long");
@@ -113,7 +136,10 @@ async fn verdict_with_limit(
 ) -> Result<meshless::PeerIdentity, TlsError> {
     let issued = ca.issue_with_dns_sans(SERVER, &["localhost"]).unwrap();
     let source = TlsSource::new(crate::common::material(&issued, bundles));
-    let acceptor = MtlsAcceptor::builder(source.clone()).max_intermediates(max).build().unwrap();
+    let acceptor = MtlsAcceptor::builder(source.clone())
+        .max_intermediates(max)
+        .build()
+        .unwrap();
     let (addr, mut rx) = spawn_server(acceptor).await;
     let _ = talk(addr, client_config(&source, Some(client), expected(ca))).await;
     outcome(&mut rx).await
@@ -130,11 +156,20 @@ async fn chains_deeper_than_the_default_limit_or_webpki_depth_are_refused() {
     assert_eq!(issued.chain().len(), 8, "leaf + 7 intermediates");
     let default = present(issued.chain().to_vec(), key_of(&issued), |b| b).await;
     assert!(
-        matches!(default, Err(TlsError::ChainTooLong { presented: 7, max: 6 })),
+        matches!(
+            default,
+            Err(TlsError::ChainTooLong {
+                presented: 7,
+                max: 6
+            })
+        ),
         "{default:?}"
     );
     // Raising our limit does not lift webpki's own bound on path depth.
-    let raised = present(issued.chain().to_vec(), key_of(&issued), |b| b.max_intermediates(20)).await;
+    let raised = present(issued.chain().to_vec(), key_of(&issued), |b| {
+        b.max_intermediates(20)
+    })
+    .await;
     match raised {
         // webpki bounds its work: the path depth (6 CAs) or, here where every
         // intermediate has the same name, the signature budget (100 checks).
@@ -166,7 +201,10 @@ async fn an_oversized_chain_is_refused_and_the_server_keeps_serving() {
     let mut chain = issued.chain().to_vec();
     chain.extend(std::iter::repeat_n(ca.root().clone(), 40));
     let verdict = present(chain, key_of(&issued), |b| b).await;
-    assert!(matches!(verdict, Err(TlsError::ChainTooLong { presented: 40, .. })), "{verdict:?}");
+    assert!(
+        matches!(verdict, Err(TlsError::ChainTooLong { presented: 40, .. })),
+        "{verdict:?}"
+    );
 }
 
 /// A self-signed SVID-shaped leaf carrying an opaque extension of `padding` bytes.
@@ -191,7 +229,10 @@ async fn oversized_certificates_are_refused_and_the_server_keeps_serving() {
     // 50 KB: fits a handshake message, parsed, and refused as untrusted.
     let (cert, key) = fat_leaf(50_000);
     let verdict = present(vec![cert], key, |b| b).await;
-    assert!(matches!(verdict, Err(TlsError::UntrustedCa { .. })), "{verdict:?}");
+    assert!(
+        matches!(verdict, Err(TlsError::UntrustedCa { .. })),
+        "{verdict:?}"
+    );
     // 100 KB: beyond the handshake message limit, refused by rustls before parsing.
     let (cert, key) = fat_leaf(100_000);
     let verdict = present(vec![cert], key, |b| b).await;
@@ -329,8 +370,17 @@ async fn openssl_tls_1_0_and_1_1_clients_are_refused() {
     let connect = format!("127.0.0.1:{}", server.addr.port());
     for version in ["-tls1", "-tls1_1"] {
         let args = [
-            "-connect", &connect, version, "-cipher", "DEFAULT@SECLEVEL=0", "-cert", &cert, "-key",
-            &key, "-CAfile", &ca,
+            "-connect",
+            &connect,
+            version,
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+            "-cert",
+            &cert,
+            "-key",
+            &key,
+            "-CAfile",
+            &ca,
         ];
         let out = tokio::task::spawn_blocking({
             let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -347,7 +397,10 @@ async fn openssl_tls_1_0_and_1_1_clients_are_refused() {
             out.contains("Cipher is (NONE)") || out.contains("no protocols available"),
             "{version}: {out}"
         );
-        assert!(!out.contains("BEGIN CERTIFICATE"), "{version} handshake completed: {out}");
+        assert!(
+            !out.contains("BEGIN CERTIFICATE"),
+            "{version} handshake completed: {out}"
+        );
     }
     assert_eq!(server.rec.calls(), 0);
     server.assert_serves().await;
@@ -362,19 +415,27 @@ async fn tls_1_2_renegotiation_is_refused() {
     let connect = format!("127.0.0.1:{}", server.addr.port());
     let out = tokio::task::spawn_blocking(move || {
         let args = [
-            "-connect", &connect, "-tls1_2", "-cert", &cert, "-key", &key, "-CAfile", &ca,
-            "-alpn", "http/1.1",
+            "-connect", &connect, "-tls1_2", "-cert", &cert, "-key", &key, "-CAfile", &ca, "-alpn",
+            "http/1.1",
         ];
         s_client(&args, b"R\n", Duration::from_secs(1))
     })
     .await
     .unwrap();
     // The first handshake completes (TLS 1.2 with our client certificate)...
-    assert!(out.contains("Protocol  : TLSv1.2") || out.contains("Protocol: TLSv1.2") || out.contains("TLSv1.2"), "{out}");
+    assert!(
+        out.contains("Protocol  : TLSv1.2")
+            || out.contains("Protocol: TLSv1.2")
+            || out.contains("TLSv1.2"),
+        "{out}"
+    );
     assert!(out.contains("RENEGOTIATING"), "{out}");
     // ...and no second handshake does: nothing is verified after the attempt.
     let after = out.split("RENEGOTIATING").nth(1).unwrap_or("");
-    assert!(!after.contains("verify return:"), "a renegotiation completed: {after}");
+    assert!(
+        !after.contains("verify return:"),
+        "a renegotiation completed: {after}"
+    );
     assert!(!after.contains("Verify return code: 0"), "{after}");
     assert_eq!(server.rec.calls(), 0);
     server.assert_serves().await;

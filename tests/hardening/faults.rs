@@ -40,7 +40,9 @@ async fn closed_by_server(mut tcp: TcpStream, trickle: Option<Vec<u8>>) -> Durat
         }
     };
     // The trickle also reads nothing back: a write fails once the server has closed.
-    timeout(T, work).await.expect("a slow client was never closed");
+    timeout(T, work)
+        .await
+        .expect("a slow client was never closed");
     start.elapsed()
 }
 
@@ -69,7 +71,9 @@ async fn slow_and_silent_clients_delay_nobody_and_are_closed_at_the_handshake_ti
     for task in waiting {
         slowest = slowest.max(task.await.unwrap());
     }
-    println!("figure: 300 slow clients (30 trickling a ClientHello) all closed; slowest after {slowest:?} (timeout 1 s)");
+    println!(
+        "figure: 300 slow clients (30 trickling a ClientHello) all closed; slowest after {slowest:?} (timeout 1 s)"
+    );
     assert_eq!(server.rec.calls(), 5);
 }
 
@@ -89,10 +93,15 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 /// The SPIFFE ID a fresh connection's server proves.
 async fn server_id(server: &Server) -> String {
-    let conn = timeout(T, server.connector(CLIENT).connect(server.url("/").parse().unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
+    let conn = timeout(
+        T,
+        server
+            .connector(CLIENT)
+            .connect(server.url("/").parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     conn.peer().to_string()
 }
 
@@ -121,12 +130,24 @@ async fn corrupt_or_missing_certificate_files_keep_the_last_good_material() {
     let other_key = ca.issue(SERVER).unwrap().key_pem();
     let foreign = TestCa::new("example.org").unwrap().issue(SERVER).unwrap();
     let faults: Vec<(&str, &std::path::Path, Option<Vec<u8>>)> = vec![
-        ("garbage certificate", &cert, Some(b"-----BEGIN CERTIFICATE-----\nnot base64!\n".to_vec())),
+        (
+            "garbage certificate",
+            &cert,
+            Some(b"-----BEGIN CERTIFICATE-----\nnot base64!\n".to_vec()),
+        ),
         ("empty certificate", &cert, Some(Vec::new())),
-        ("key of another certificate", &key, Some(other_key.into_bytes())),
+        (
+            "key of another certificate",
+            &key,
+            Some(other_key.into_bytes()),
+        ),
         ("missing key", &key, None),
         ("empty bundle", &bundle, Some(Vec::new())),
-        ("certificate of a foreign CA", &cert, Some(foreign.chain_pem().into_bytes())),
+        (
+            "certificate of a foreign CA",
+            &cert,
+            Some(foreign.chain_pem().into_bytes()),
+        ),
     ];
     let originals = [
         (cert.clone(), std::fs::read(&cert).unwrap()),
@@ -140,7 +161,9 @@ async fn corrupt_or_missing_certificate_files_keep_the_last_good_material() {
             None => std::fs::remove_file(path).unwrap(),
         }
         wait_until(what, || files.status().failures > before).await;
-        let err = files.last_error().unwrap_or_else(|| panic!("{what}: no error kept"));
+        let err = files
+            .last_error()
+            .unwrap_or_else(|| panic!("{what}: no error kept"));
         assert!(!err.to_string().is_empty());
         assert_eq!(counter(&metrics, FAILED), files.status().failures, "{what}");
         // Still serving, with the original SVID.
@@ -150,16 +173,25 @@ async fn corrupt_or_missing_certificate_files_keep_the_last_good_material() {
             write_atomically(p, bytes);
         }
     }
-    assert_eq!(files.status().reloads, 0, "the original material was never replaced");
+    assert_eq!(
+        files.status().reloads,
+        0,
+        "the original material was never replaced"
+    );
     // A valid new SVID is taken.
-    let renewed = ca.issue("spiffe://example.org/ns/shop/sa/server-v2").unwrap();
+    let renewed = ca
+        .issue("spiffe://example.org/ns/shop/sa/server-v2")
+        .unwrap();
     let staged = tempfile::tempdir().unwrap();
     let (c, k) = renewed.write_pem(staged.path(), "new").unwrap();
     // Key first then certificate: the pair is briefly mismatched, which is refused.
     write_atomically(&key, &std::fs::read(k).unwrap());
     write_atomically(&cert, &std::fs::read(c).unwrap());
     wait_until("the renewed SVID", || files.status().reloads >= 1).await;
-    assert_eq!(server_id(&server).await, "spiffe://example.org/ns/shop/sa/server-v2");
+    assert_eq!(
+        server_id(&server).await,
+        "spiffe://example.org/ns/shop/sa/server-v2"
+    );
     assert_eq!(counter(&metrics, SUCCEEDED), files.status().reloads);
     assert!(files.last_error().is_none());
 }
@@ -192,7 +224,8 @@ async fn graceful_shutdown_under_load_completes_in_flight_requests() {
         if i % 2 == 1 {
             connector = connector.http1_only();
         }
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+        let client: Client<_, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(connector);
         let url = url.clone();
         inflight.push(tokio::spawn(async move { request(&client, &url).await }));
     }
@@ -202,8 +235,15 @@ async fn graceful_shutdown_under_load_completes_in_flight_requests() {
         let (status, body) = task.await.unwrap().expect("an in-flight request failed");
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    timeout(T, serving).await.expect("the server did not finish draining").unwrap().unwrap();
-    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+    timeout(T, serving)
+        .await
+        .expect("the server did not finish draining")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
     println!("figure: graceful shutdown with 40 requests in flight: 40/40 completed");
 }
 
@@ -236,7 +276,8 @@ async fn flood_client() {
         .await
         .unwrap();
     let td = material.svid().spiffe_id().trust_domain().clone();
-    let connector = meshless::MtlsConnector::new(meshless::tls::TlsSource::new(material), td).unwrap();
+    let connector =
+        meshless::MtlsConnector::new(meshless::tls::TlsSource::new(material), td).unwrap();
     let uri: http::Uri = format!("https://{addr}/").parse().unwrap();
     let permits = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
@@ -244,7 +285,10 @@ async fn flood_client() {
         let (connector, uri, permits) = (connector.clone(), uri.clone(), permits.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire().await.unwrap();
-            timeout(T, connector.connect(uri)).await.ok().and_then(Result::ok)
+            timeout(T, connector.connect(uri))
+                .await
+                .ok()
+                .and_then(Result::ok)
         }));
     }
     let mut held = Vec::new();
@@ -265,7 +309,10 @@ async fn flood_client() {
 #[ignore = "slow: opens up to 10,000 mTLS connections; run by scripts/hardening.sh"]
 async fn hardening_flood_of_idle_mtls_connections() {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
-    let want: usize = std::env::var("MESHLESS_FLOOD_N").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let want: usize = std::env::var("MESHLESS_FLOOD_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let n = want.min(limit.saturating_sub(256) as usize);
     let server = Server::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +323,13 @@ async fn hardening_flood_of_idle_mtls_connections() {
     server.assert_serves().await;
     let before = rss_kib();
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "faults::flood_client", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "faults::flood_client",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("FLOOD_ADDR", server.addr.to_string())
         .env("FLOOD_N", n.to_string())
         .env("FLOOD_DIR", dir.path())
@@ -295,8 +348,9 @@ async fn hardening_flood_of_idle_mtls_connections() {
             if lines.read_line(&mut line).await.unwrap() == 0 {
                 panic!("the flood client exited");
             }
-            if line.starts_with("flood:") {
-                return line.clone();
+            // The harness prints `test faults::flood_client ... ` without a newline first.
+            if let Some(at) = line.find("flood:") {
+                return line[at..].to_owned();
             }
         }
     })

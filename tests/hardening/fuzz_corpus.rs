@@ -8,7 +8,9 @@ use meshless::SpiffeId;
 use meshless::policy::{normalize_path, normalize_target};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
@@ -30,13 +32,23 @@ fn check_path(input: &str, out: &str) {
     for bad in ["/./", "/../", "//"] {
         assert!(!out.contains(bad), "{input:?} -> {out:?}");
     }
-    assert!(!out.ends_with("/.") && !out.ends_with("/.."), "{input:?} -> {out:?}");
+    assert!(
+        !out.ends_with("/.") && !out.ends_with("/.."),
+        "{input:?} -> {out:?}"
+    );
     let upper = out.to_ascii_uppercase();
     for bad in ["%2F", "%5C", "%00", "%2E"] {
         assert!(!upper.contains(bad), "{input:?} -> {out:?}");
     }
-    assert!(!out.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\'), "{input:?} -> {out:?}");
-    assert_eq!(normalize_path(out).as_deref(), Ok(out), "not a fixed point: {input:?}");
+    assert!(
+        !out.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'\\'),
+        "{input:?} -> {out:?}"
+    );
+    assert_eq!(
+        normalize_path(out).as_deref(),
+        Ok(out),
+        "not a fixed point: {input:?}"
+    );
 }
 
 #[test]
@@ -65,7 +77,11 @@ fn normalize_path_corpus_keeps_its_invariants() {
         if let Ok(t) = normalize_target(&uri, header.as_ref()) {
             check_path(uri.path(), &t.path);
             let host = t.host.unwrap_or_default();
-            assert!(!host.bytes().any(|b| b.is_ascii_uppercase()), "{}", file.display());
+            assert!(
+                !host.bytes().any(|b| b.is_ascii_uppercase()),
+                "{}",
+                file.display()
+            );
         }
     }
 }
@@ -78,7 +94,10 @@ fn spiffe_id_corpus_round_trips() {
         };
         if let Ok(id) = SpiffeId::parse(s) {
             assert_eq!(id.to_string(), s);
-            assert!(id.segments().all(|seg| !seg.is_empty() && seg != "." && seg != ".."));
+            assert!(
+                id.segments()
+                    .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+            );
         }
     }
 }

@@ -19,10 +19,17 @@ fn get(target: &str) -> Vec<u8> {
 fn assert_app_only_saw_allowed_paths(server: &Server) {
     let policy = Policy::from_yaml(POLICY).unwrap();
     for path in server.rec.paths() {
-        assert!(!path.starts_with("/admin"), "the app was reached at {path:?}");
+        assert!(
+            !path.starts_with("/admin"),
+            "the app was reached at {path:?}"
+        );
         let attrs = RequestAttrs::connection(None, None, None).with_request("GET", &path);
         assert_eq!(policy.evaluate(&attrs).verdict(), Verdict::Allow, "{path}");
-        assert_eq!(normalize_path(&path).unwrap(), path, "the app saw a non-normal path");
+        assert_eq!(
+            normalize_path(&path).unwrap(),
+            path,
+            "the app saw a non-normal path"
+        );
     }
 }
 
@@ -112,22 +119,32 @@ async fn no_spelling_of_admin_reaches_the_app() {
     for (target, seen) in allowed {
         let (status, body) = server.raw_http1(&get(target)).await;
         assert_eq!(status, 200, "{target}: {body}");
-        assert_eq!(body, format!("path={seen} rule=everything-else"), "{target}");
+        assert_eq!(
+            body,
+            format!("path={seen} rule=everything-else"),
+            "{target}"
+        );
     }
     assert_app_only_saw_allowed_paths(&server);
 }
 
 /// An HTTP/2 connection of CLIENT to `server`.
 async fn h2(server: &Server) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
-    let conn = timeout(T, server.connector(CLIENT).connect(server.url("/").parse().unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
+    let conn = timeout(
+        T,
+        server
+            .connector(CLIENT)
+            .connect(server.url("/").parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let (tls, _) = conn.into_inner();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-        .await
-        .unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     send
 }
@@ -138,7 +155,11 @@ async fn h2_status(
 ) -> (StatusCode, String) {
     let res = timeout(T, send.send_request(req)).await.unwrap().unwrap();
     let status = res.status();
-    let body = timeout(T, res.into_body().collect()).await.unwrap().unwrap().to_bytes();
+    let body = timeout(T, res.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -158,9 +179,20 @@ async fn http2_authority_and_host_must_agree_and_paths_are_normalized() {
         .body(Empty::new())
         .unwrap();
     let (status, body) = h2_status(&mut send, req).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, "path=/public rule=everything-else"));
-    for path in ["/public/../admin", "//admin", "/%61dmin", "/admin%2F", "/x/%2e%2e/admin"] {
-        let req = Request::get(format!("https://127.0.0.1{path}")).body(Empty::new()).unwrap();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "path=/public rule=everything-else")
+    );
+    for path in [
+        "/public/../admin",
+        "//admin",
+        "/%61dmin",
+        "/admin%2F",
+        "/x/%2e%2e/admin",
+    ] {
+        let req = Request::get(format!("https://127.0.0.1{path}"))
+            .body(Empty::new())
+            .unwrap();
         let (status, _) = h2_status(&mut send, req).await;
         assert!(
             status == StatusCode::FORBIDDEN || status == StatusCode::BAD_REQUEST,
@@ -193,7 +225,10 @@ async fn header_floods_and_oversized_headers_get_431_or_a_close() {
     long.extend(std::iter::repeat_n(b'a', 1 << 20));
     long.extend(b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     let (status, _) = server.raw_http1(&long).await;
-    assert!(status == 431 || status == 414 || status == 0, "long target: {status}");
+    assert!(
+        status == 431 || status == 414 || status == 0,
+        "long target: {status}"
+    );
     assert_eq!(server.rec.calls(), 0);
 
     // HTTP/2: a header list far beyond the server's limit is refused, not served.
@@ -202,7 +237,9 @@ async fn header_floods_and_oversized_headers_get_431_or_a_close() {
     for i in 0..2_000 {
         req = req.header(format!("x-h{i}"), "v".repeat(100));
     }
-    let result = timeout(T, send.send_request(req.body(Empty::new()).unwrap())).await.unwrap();
+    let result = timeout(T, send.send_request(req.body(Empty::new()).unwrap()))
+        .await
+        .unwrap();
     if let Ok(res) = result {
         assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
@@ -233,12 +270,21 @@ async fn conflicting_content_length_and_transfer_encoding_are_refused_or_close_t
         "Content-Length: 5\r\nTransfer-Encoding: chunked",
         "Transfer-Encoding: chunked\r\nContent-Length: 5",
     ] {
-        let request = format!("POST /public HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n\r\n0\r\n\r\n{smuggled}");
+        let request = format!(
+            "POST /public HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n\r\n0\r\n\r\n{smuggled}"
+        );
         let reply = server.raw_http1_reply(request.as_bytes()).await;
         let responses = reply.matches("HTTP/1.1 ").count();
         assert_eq!(responses, 1, "{headers}: {reply}");
-        assert!(reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 400"), "{reply}");
+        assert!(
+            reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.1 400"),
+            "{reply}"
+        );
     }
-    assert!(server.rec.paths().iter().all(|p| p == "/public"), "{:?}", server.rec.paths());
+    assert!(
+        server.rec.paths().iter().all(|p| p == "/public"),
+        "{:?}",
+        server.rec.paths()
+    );
     server.assert_serves().await;
 }

@@ -46,7 +46,10 @@ fn parse_all(text: String) -> [Result<Policy, PolicyError>; 3] {
 
 fn assert_clear(err: &PolicyError) {
     let message = err.to_string();
-    assert!(!message.is_empty() && message.len() < 4096, "unclear error: {message:.200}");
+    assert!(
+        !message.is_empty() && message.len() < 4096,
+        "unclear error: {message:.200}"
+    );
 }
 
 #[test]
@@ -91,7 +94,11 @@ fn truncated_documents_never_load_a_wider_policy() {
                 // first, none may let /admin through.
                 Ok(policy) => {
                     parsed_prefixes += 1;
-                    assert_ne!(verdict(&policy, "/admin"), Verdict::Allow, "{format} cut at {cut}");
+                    assert_ne!(
+                        verdict(&policy, "/admin"),
+                        Verdict::Allow,
+                        "{format} cut at {cut}"
+                    );
                 }
                 Err(e) => assert_clear(&e),
             }
@@ -106,12 +113,17 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
     let docs = [
         format!("rules: {}", "[".repeat(depth)),
         format!("rules: {}{}", "[".repeat(depth), "]".repeat(depth)),
-        format!("rules:\n{}", (0..1_000).map(|i| format!("{}- \n", " ".repeat(i))).collect::<String>()),
+        format!(
+            "rules:\n{}",
+            (0..1_000)
+                .map(|i| format!("{}- \n", " ".repeat(i)))
+                .collect::<String>()
+        ),
         "{\"a\": ".repeat(depth),
         format!("{}{}", "[".repeat(depth), "]".repeat(depth)),
         format!("a = {}{}", "[".repeat(depth), "]".repeat(depth)),
         format!("a = {}1{}", "{b = ".repeat(depth), "}".repeat(depth)),
-        format!("{}", "[a.".repeat(depth)),
+        "[a.".repeat(depth),
     ];
     for doc in docs {
         let head: String = doc.chars().take(20).collect();
@@ -125,7 +137,9 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
 
 /// The YAML "billion laughs": nine levels of nine aliases.
 fn alias_bomb(levels: usize) -> String {
-    let mut doc = String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut doc = String::from(
+        "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for i in 1..levels {
         let refs = vec![format!("*a{}", i - 1); 9].join(",");
         doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
@@ -136,29 +150,27 @@ fn alias_bomb(levels: usize) -> String {
 #[test]
 fn yaml_alias_bombs_are_refused() {
     let bomb = alias_bomb(10);
-    let in_rules = format!(
-        "{bomb}rules:\n  - name: x\n    action: allow\n    to: [{{paths: *a9}}]\n"
-    );
+    let in_rules =
+        format!("{bomb}rules:\n  - name: x\n    action: allow\n    to: [{{paths: *a9}}]\n");
     let in_manifest = format!(
         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: x, namespace: y}}\nspec:\n  x: &a0 [1,1,1,1,1,1,1,1,1]\n{}",
         (1..10)
-            .map(|i| format!("  x{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 9].join(",")))
+            .map(|i| format!(
+                "  x{i}: &a{i} [{}]\n",
+                vec![format!("*a{}", i - 1); 9].join(",")
+            ))
             .collect::<String>()
     );
     for doc in [bomb, in_rules, in_manifest] {
         let result = bounded(move || Policy::from_yaml(&doc));
-        let err = result.err().expect("an alias bomb loaded");
+        let Err(err) = result else {
+            panic!("an alias bomb loaded");
+        };
         assert_clear(&err);
     }
     // A few aliases are ordinary YAML and still work.
-    let fine = "x: &p [\"/public*\"]\nrules:\n  - name: a\n    action: allow\n    to: [{paths: *p}]\n  - name: b\n    action: allow\n    to: [{paths: *p, methods: [GET]}]\n";
-    let fine = format!("{}", fine.replacen("x: &p", "#\nx: &p", 1));
-    let err_or_ok = Policy::from_yaml(&fine);
-    // Unknown top-level keys are refused by the native format (deny typos); the
-    // alias itself is not what fails.
-    if let Err(e) = err_or_ok {
-        assert!(!e.to_string().contains("alias"), "{e}");
-    }
+    let fine = "rules:\n  - name: a\n    action: allow\n    to: [{paths: &p [\"/public*\"]}]\n  - name: b\n    action: allow\n    to: [{paths: *p, methods: [GET]}]\n";
+    assert_eq!(Policy::from_yaml(fine).unwrap().rule_count(), 2);
 }
 
 #[test]
@@ -217,13 +229,18 @@ fn reload_from_keeps_the_last_good_policy_and_counts_failures() {
     let path = dir.path().join("policy.yaml");
     std::fs::write(&path, POLICY).unwrap();
     let metrics = Arc::new(Metrics::new());
-    let handle = PolicyHandle::from_file(&path).unwrap().with_metrics(metrics.clone());
+    let handle = PolicyHandle::from_file(&path)
+        .unwrap()
+        .with_metrics(metrics.clone());
     let docs = hostile_documents();
     for (i, doc) in docs.iter().enumerate() {
         replace(&path, doc);
         let err = handle.reload_from(&path).unwrap_err();
         assert_clear(&err);
-        assert_eq!(handle.last_error().map(|e| e.to_string()), Some(err.to_string()));
+        assert_eq!(
+            handle.last_error().map(|e| e.to_string()),
+            Some(err.to_string())
+        );
         assert_eq!(handle.reload_counts().failed, i as u64 + 1);
         assert_eq!(counter(&metrics, FAILED), i as u64 + 1);
         let current = handle.current();
@@ -246,7 +263,10 @@ fn reload_from_keeps_the_last_good_policy_and_counts_failures() {
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -257,11 +277,15 @@ fn watch_keeps_the_last_good_policy_through_corrupt_and_missing_files() {
     let path = dir.path().join("policy.yaml");
     std::fs::write(&path, POLICY).unwrap();
     let metrics = Arc::new(Metrics::new());
-    let handle = PolicyHandle::from_file(&path).unwrap().with_metrics(metrics.clone());
+    let handle = PolicyHandle::from_file(&path)
+        .unwrap()
+        .with_metrics(metrics.clone());
     let _watcher = handle.watch(&path, Duration::from_millis(20));
     for (i, doc) in hostile_documents().iter().enumerate() {
         replace(&path, doc);
-        wait_for(&format!("the failed reload of document {i}"), || handle.reload_counts().failed == i as u64 + 1);
+        wait_for(&format!("the failed reload of document {i}"), || {
+            handle.reload_counts().failed == i as u64 + 1
+        });
         assert!(handle.last_error().is_some());
         assert_eq!(verdict(&handle.current(), "/public"), Verdict::Allow);
         assert_eq!(verdict(&handle.current(), "/admin"), Verdict::Deny);

@@ -62,15 +62,21 @@ async fn rotate_under_load(rounds: u32) {
         std::os::unix::fs::symlink(format!("..data/{name}"), dir.path().join(name)).unwrap();
     }
     let metrics = Arc::new(Metrics::new());
-    let files = FileSource::builder(dir.path().join("tls.crt"), dir.path().join("tls.key"), dir.path().join("ca.crt"))
-        .poll_interval(Duration::from_millis(50))
-        .metrics(metrics.clone())
-        .start()
-        .await
-        .unwrap();
+    let files = FileSource::builder(
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        dir.path().join("ca.crt"),
+    )
+    .poll_interval(Duration::from_millis(50))
+    .metrics(metrics.clone())
+    .start()
+    .await
+    .unwrap();
     let policy_path = dir.path().join("policy.yaml");
     std::fs::write(&policy_path, policy(0)).unwrap();
-    let handle = PolicyHandle::from_file(&policy_path).unwrap().with_metrics(metrics.clone());
+    let handle = PolicyHandle::from_file(&policy_path)
+        .unwrap()
+        .with_metrics(metrics.clone());
     let _watcher = handle.watch(&policy_path, Duration::from_millis(50));
     let acceptor = MtlsAcceptor::new(files.source()).unwrap();
     let server = Server::start_with(ca.clone(), acceptor, handle.clone()).await;
@@ -91,14 +97,18 @@ async fn rotate_under_load(rounds: u32) {
                 if worker % 2 == 1 {
                     c = c.http1_only();
                 }
-                let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(c);
+                let client: Client<_, Empty<Bytes>> =
+                    Client::builder(TokioExecutor::new()).build(c);
                 for _ in 0..10 {
                     n += 1;
                     match request(&client, &url).await {
                         Ok((StatusCode::OK, _)) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
-                        other => failures.lock().unwrap().push(format!("request {n}: {other:?}")),
+                        other => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("request {n}: {other:?}")),
                     }
                 }
             }
@@ -110,12 +120,18 @@ async fn rotate_under_load(rounds: u32) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         publish(dir.path(), generation, &ca);
         replace(&policy_path, &policy(generation));
-        wait_until("the policy reload", || handle.reload_counts().succeeded == u64::from(generation)).await;
+        wait_until("the policy reload", || {
+            handle.reload_counts().succeeded == u64::from(generation)
+        })
+        .await;
         // The first request after the reload is judged by the new policy.
         let (status, body) = server.get(CLIENT, "/check").await.unwrap();
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, format!("path=/check rule=gen-{generation}"));
-        wait_until("the certificate reload", || files.status().reloads == u64::from(generation)).await;
+        wait_until("the certificate reload", || {
+            files.status().reloads == u64::from(generation)
+        })
+        .await;
     }
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -132,7 +148,12 @@ async fn rotate_under_load(rounds: u32) {
         handle.reload_counts().succeeded,
         handle.reload_counts().failed,
     );
-    assert!(failures.is_empty(), "{} failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert!(ok > 0);
     assert_eq!(files.status().failures, 0, "{:?}", files.last_error());
     assert_eq!(handle.reload_counts().failed, 0);

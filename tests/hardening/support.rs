@@ -104,7 +104,12 @@ impl Server {
     pub async fn start() -> Self {
         let ca = Arc::new(TestCa::new("example.org").unwrap());
         let acceptor = MtlsAcceptor::new(ca.tls_source(SERVER).unwrap()).unwrap();
-        Self::start_with(ca, acceptor, PolicyHandle::new(Policy::from_yaml(POLICY).unwrap())).await
+        Self::start_with(
+            ca,
+            acceptor,
+            PolicyHandle::new(Policy::from_yaml(POLICY).unwrap()),
+        )
+        .await
     }
 
     /// A strict server with [`POLICY`] and a handshake timeout of `timeout`.
@@ -114,7 +119,12 @@ impl Server {
             .handshake_timeout(timeout)
             .build()
             .unwrap();
-        Self::start_with(ca, acceptor, PolicyHandle::new(Policy::from_yaml(POLICY).unwrap())).await
+        Self::start_with(
+            ca,
+            acceptor,
+            PolicyHandle::new(Policy::from_yaml(POLICY).unwrap()),
+        )
+        .await
     }
 
     /// A server over `acceptor` (whose material `ca` issued) enforcing `policy`.
@@ -161,10 +171,15 @@ impl Server {
 
     /// Like [`Server::raw_http1`], returning everything the server sent.
     pub async fn raw_http1_reply(&self, bytes: &[u8]) -> String {
-        let conn = timeout(T, self.connector(CLIENT).http1_only().connect(self.url("/").parse().unwrap()))
-            .await
-            .unwrap()
-            .unwrap();
+        let conn = timeout(
+            T,
+            self.connector(CLIENT)
+                .http1_only()
+                .connect(self.url("/").parse().unwrap()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let (mut tls, _) = conn.into_inner();
         // The server may answer and close before everything is written.
         let _ = timeout(T, tls.write_all(bytes)).await.unwrap();
@@ -184,11 +199,18 @@ impl Server {
 /// An mTLS connector for `id` of `ca`'s trust domain, accepting servers of that domain.
 pub fn connector(ca: &TestCa, id: &str) -> MtlsConnector {
     let source: TlsSource = ca.tls_source(id).unwrap();
-    MtlsConnector::new(source, ExpectedServer::TrustDomain(ca.trust_domain().clone())).unwrap()
+    MtlsConnector::new(
+        source,
+        ExpectedServer::TrustDomain(ca.trust_domain().clone()),
+    )
+    .unwrap()
 }
 
 /// One GET: status and body, or the client's error.
-pub async fn request<C>(client: &Client<C, Empty<Bytes>>, url: &str) -> Result<(StatusCode, String), String>
+pub async fn request<C>(
+    client: &Client<C, Empty<Bytes>>,
+    url: &str,
+) -> Result<(StatusCode, String), String>
 where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
 {
