@@ -135,6 +135,25 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
     }
 }
 
+#[test]
+fn brackets_in_quoted_scalars_and_comments_are_not_nesting() {
+    let deep = "[{".repeat(150);
+    let doc = format!(
+        "# {deep}\nrules:\n  - name: \"{deep} \\\" {deep}\"\n    action: allow\n  - name: '{deep}'' {deep}'\n    action: deny\n    to: [{{paths: [\"/admin*\"]}}]\n"
+    );
+    let policy = Policy::from_yaml(&doc).unwrap();
+    assert_eq!(policy.rule_count(), 2);
+    assert_eq!(verdict(&policy, "/admin"), Verdict::Deny);
+    // The same brackets unquoted are refused, with their place.
+    let err = Policy::from_yaml(&format!("rules: {deep}\n"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("nested deeper than `128`"),
+        "{err}"
+    );
+}
+
 /// The YAML "billion laughs": nine levels of nine aliases.
 fn alias_bomb(levels: usize) -> String {
     let mut doc = String::from(
