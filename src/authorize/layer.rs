@@ -43,11 +43,13 @@ use crate::policy::{Decision, PolicyHandle, RequestAttrs, Verdict, normalize_tar
 ///
 /// Per request, [`Authorize`]:
 /// 1. removes `l5d-client-id` and `x-forwarded-client-cert` (anyone can send them);
-/// 2. reads the [`PeerIdentity`](crate::PeerIdentity) that `meshless::serve` (or the axum listener) put in
-///    the request's extensions — a request without one is refused with 403 (fail
-///    closed: the identity layer is missing);
-/// 3. normalizes the path and host (`400` when they are ambiguous: encoded slashes,
-///    a Host that disagrees with the authority, ...);
+/// 2. reads the [`PeerIdentity`](crate::PeerIdentity) that `meshless::serve` (or the
+///    axum listener) put in the request's extensions — a request without one is
+///    refused with 403 (fail closed: the identity layer is missing);
+/// 3. refuses with 400 a request carrying both `Content-Length` and
+///    `Transfer-Encoding`, and normalizes the path and host (400 when they are
+///    ambiguous: encoded slashes, a Host that disagrees with the authority, ...); an
+///    HTTP/1 400 also closes the connection;
 /// 4. evaluates the policy, logs the decision (target `meshless::audit`) and counts it;
 /// 5. on allow, hands the inner service the request with the **normalized** path (what
 ///    was authorized is what is served) and the [`Decision`] in its extensions; on deny,
@@ -231,8 +233,8 @@ impl<S, D> Authorize<S, D> {
             return Err((DenyKind::MissingIdentity, None));
         };
         // Both framings at once is a request-smuggling attempt (RFC 9112 §6.3). hyper
-        // keeps a Content-Length that precedes Transfer-Encoding (and drops one that
-        // follows it, reading the body as chunked): refuse what is visible here.
+        // never shows both (it drops the Content-Length, reads the body as chunked and
+        // closes the connection afterwards); servers that pass both through get a 400.
         if req.headers().contains_key(header::TRANSFER_ENCODING)
             && req.headers().contains_key(header::CONTENT_LENGTH)
         {

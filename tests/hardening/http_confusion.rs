@@ -288,3 +288,70 @@ async fn conflicting_content_length_and_transfer_encoding_are_refused_or_close_t
     );
     server.assert_serves().await;
 }
+
+#[tokio::test]
+async fn a_refused_http1_request_closes_the_connection() {
+    let server = Server::start().await;
+    // Keep-alive: an ambiguous path, then a valid request pipelined behind it.
+    let reply = server
+        .raw_http1(b"GET /admin%2Fx HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /public HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    assert_eq!(reply.0, 400);
+    let full = server
+        .raw_http1_reply(b"GET /a%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /public HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await;
+    assert_eq!(full.matches("HTTP/1.1 ").count(), 1, "{full}");
+    assert!(
+        full.to_ascii_lowercase().contains("connection: close"),
+        "{full}"
+    );
+    assert_eq!(server.rec.calls(), 0);
+}
+
+#[tokio::test]
+async fn the_layer_refuses_both_content_length_and_transfer_encoding() {
+    // hyper never hands a service both headers; other servers might. The layer is
+    // called directly here, as such a server would call it.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::{Layer, Service, ServiceExt};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let inner = {
+        let calls = calls.clone();
+        tower::service_fn(move |_req: Request<String>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) }
+        })
+    };
+    let handle = meshless::policy::PolicyHandle::new(Policy::from_yaml(POLICY).unwrap());
+    let mut service = meshless::authorize::AuthorizeLayer::new(handle).layer(inner);
+    let peer = meshless::PeerIdentity::authenticated(CLIENT.parse::<meshless::SpiffeId>().unwrap());
+    let request = |both: bool| {
+        let mut req = Request::post("/public")
+            .header("host", "127.0.0.1")
+            .header("transfer-encoding", "chunked");
+        if both {
+            req = req.header("content-length", "5");
+        }
+        let mut req = req.body(String::new()).unwrap();
+        req.extensions_mut().insert(peer.clone());
+        req
+    };
+    let res = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(true))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let res = service
+        .ready()
+        .await
+        .unwrap()
+        .call(request(false))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
