@@ -36,21 +36,19 @@ impl Reloader {
             }
         }
         for (path, handle) in &self.policies {
-            // reload_from logs success and failure itself.
-            let ok = handle.reload_from(path).is_ok();
-            Metrics::global().reload(ReloadKind::Policy, ok);
+            // reload_from logs and counts success and failure itself.
+            let _ = handle.reload_from(path);
         }
     }
 
-    /// Polls the policy files every `interval` and reloads those whose content changed;
-    /// counts the certificate reloads that the file source did on its own. Runs until
-    /// dropped.
+    /// Polls the policy files every `interval` and reloads those whose content changed
+    /// (the file source watches the certificates on its own, and both count their
+    /// reloads). Runs until dropped.
     pub async fn watch(&self, interval: Duration) {
         let mut seen: Vec<Option<Vec<u8>>> = Vec::new();
         for (path, _) in &self.policies {
             seen.push(tokio::fs::read(path).await.ok());
         }
-        let mut tls_seen = (0, 0);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
@@ -60,18 +58,9 @@ impl Reloader {
                 let now = tokio::fs::read(path).await.ok();
                 if now.is_some() && now != *seen {
                     *seen = now;
-                    let ok = handle.reload_from(path).is_ok();
-                    Metrics::global().reload(ReloadKind::Policy, ok);
+                    let _ = handle.reload_from(path);
                 }
             }
-            let status = self.files.status();
-            for _ in tls_seen.0..status.reloads {
-                Metrics::global().reload(ReloadKind::Certificates, true);
-            }
-            for _ in tls_seen.1..status.failures {
-                Metrics::global().reload(ReloadKind::Certificates, false);
-            }
-            tls_seen = (status.reloads, status.failures);
         }
     }
 }

@@ -43,11 +43,13 @@ use crate::policy::{Decision, PolicyHandle, RequestAttrs, Verdict, normalize_tar
 ///
 /// Per request, [`Authorize`]:
 /// 1. removes `l5d-client-id` and `x-forwarded-client-cert` (anyone can send them);
-/// 2. reads the [`PeerIdentity`](crate::PeerIdentity) that `meshless::serve` (or the axum listener) put in
-///    the request's extensions — a request without one is refused with 403 (fail
-///    closed: the identity layer is missing);
-/// 3. normalizes the path and host (`400` when they are ambiguous: encoded slashes,
-///    a Host that disagrees with the authority, ...);
+/// 2. reads the [`PeerIdentity`](crate::PeerIdentity) that `meshless::serve` (or the
+///    axum listener) put in the request's extensions — a request without one is
+///    refused with 403 (fail closed: the identity layer is missing);
+/// 3. refuses with 400 a request carrying both `Content-Length` and
+///    `Transfer-Encoding`, and normalizes the path and host (400 when they are
+///    ambiguous: encoded slashes, a Host that disagrees with the authority, ...); an
+///    HTTP/1 400 also closes the connection;
 /// 4. evaluates the policy, logs the decision (target `meshless::audit`) and counts it;
 /// 5. on allow, hands the inner service the request with the **normalized** path (what
 ///    was authorized is what is served) and the [`Decision`] in its extensions; on deny,
@@ -179,9 +181,8 @@ where
             });
         match checked {
             Ok(decision) => {
-                if let Some(peer) = super::peer_of(req.extensions())
-                    .filter(|_| self.shared.forward_identity)
-                    .cloned()
+                if self.shared.forward_identity
+                    && let Some(peer) = super::peer_of(req.extensions()).cloned()
                 {
                     headers::set(req.headers_mut(), &peer);
                 }
@@ -195,6 +196,12 @@ where
                     grpc: is_grpc(req.headers()),
                 };
                 let mut res = self.deny.response(&denial).map(AuthzBody::full);
+                // After a malformed HTTP/1 request the connection's framing is suspect:
+                // answer, then close (RFC 9112 §6.3).
+                if kind == DenyKind::BadRequest && req.version() <= http::Version::HTTP_11 {
+                    res.headers_mut()
+                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
                 if let Some(decision) = decision {
                     res.extensions_mut().insert(decision);
                 }
@@ -225,6 +232,21 @@ impl<S, D> Authorize<S, D> {
             audit::rejected(None, raw(), "deny", &"no identity layer");
             return Err((DenyKind::MissingIdentity, None));
         };
+        // Both framings at once is a request-smuggling attempt (RFC 9112 §6.3). hyper
+        // never shows both (it drops the Content-Length, reads the body as chunked and
+        // closes the connection afterwards); servers that pass both through get a 400.
+        if req.headers().contains_key(header::TRANSFER_ENCODING)
+            && req.headers().contains_key(header::CONTENT_LENGTH)
+        {
+            shared.metrics.http_rejected("bad-request");
+            audit::rejected(
+                Some(peer),
+                raw(),
+                "bad-request",
+                &"both content-length and transfer-encoding",
+            );
+            return Err((DenyKind::BadRequest, None));
+        }
         let target = match normalize_target(req.uri(), req.headers().get(header::HOST)) {
             Ok(target) => target,
             Err(err) => {

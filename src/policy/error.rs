@@ -106,6 +106,17 @@ pub enum PolicyError {
         /// The path.
         path: PathBuf,
     },
+    /// The file is larger than [`MAX_POLICY_FILE_BYTES`](super::MAX_POLICY_FILE_BYTES);
+    /// it is refused from its size, without being read.
+    #[error("policy file `{}` is `{size}` bytes; the limit is `{max}`", path.display())]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// Its size (or the bytes read before giving up).
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// YAML support is compiled out (feature `yaml`).
     #[error("yaml policies need the `yaml` feature")]
     YamlDisabled,

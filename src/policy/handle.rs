@@ -11,6 +11,7 @@ use arc_swap::{ArcSwap, Guard};
 
 use super::compiled::Policy;
 use super::error::PolicyError;
+use crate::metrics::{Metrics, ReloadKind};
 
 /// A shared, atomically swappable [`Policy`].
 ///
@@ -28,11 +29,22 @@ pub struct PolicyHandle {
     state: Arc<State>,
 }
 
-#[derive(Default)]
 struct State {
     ok: AtomicU64,
     failed: AtomicU64,
     last_error: Mutex<Option<Arc<PolicyError>>>,
+    metrics: Mutex<Arc<Metrics>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            ok: AtomicU64::default(),
+            failed: AtomicU64::default(),
+            last_error: Mutex::default(),
+            metrics: Mutex::new(Metrics::global().clone()),
+        }
+    }
 }
 
 /// How many reloads succeeded and failed (for metrics).
@@ -71,6 +83,26 @@ impl PolicyHandle {
         Ok(Self::new(Policy::load(path)?))
     }
 
+    /// Counts reloads (`meshless_reloads_total{kind="policy"}`) into `metrics` instead
+    /// of [`Metrics::global`]. Applies to every clone of this handle.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+        *self
+            .state
+            .metrics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = metrics;
+        self
+    }
+
+    fn count_reload(&self, ok: bool) {
+        self.state
+            .metrics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .reload(ReloadKind::Policy, ok);
+    }
+
     /// A cheap, lock-free snapshot for one decision.
     pub fn load(&self) -> Guard<Arc<Policy>> {
         self.current.load()
@@ -87,7 +119,8 @@ impl PolicyHandle {
     }
 
     /// Loads `path` and, if it is valid, puts it in force. On error the previous
-    /// policy stays, the error is kept ([`last_error`](Self::last_error)) and counted.
+    /// policy stays, the error is kept ([`last_error`](Self::last_error)) and counted
+    /// (here and in the handle's [`Metrics`]).
     ///
     /// # Errors
     ///
@@ -98,6 +131,7 @@ impl PolicyHandle {
             Ok(policy) => {
                 self.store(policy);
                 self.state.ok.fetch_add(1, Ordering::Relaxed);
+                self.count_reload(true);
                 *self.lock_error() = None;
                 tracing::info!(target: "meshless::policy", path = %path.display(), "policy reloaded");
                 Ok(())
@@ -105,6 +139,7 @@ impl PolicyHandle {
             Err(e) => {
                 let e = Arc::new(e);
                 self.state.failed.fetch_add(1, Ordering::Relaxed);
+                self.count_reload(false);
                 *self.lock_error() = Some(e.clone());
                 tracing::warn!(target: "meshless::policy", error = %e, "policy reload rejected; keeping the last good policy");
                 Err(e)
@@ -142,6 +177,8 @@ impl PolicyHandle {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = self.clone();
         let flag = stop.clone();
+        // Taken before the thread starts: a change made right after `watch` returns
+        // must be seen, however late the thread gets scheduled.
         let mut seen = fingerprint(&path);
         let thread = std::thread::Builder::new()
             .name("meshless-policy-watch".into())

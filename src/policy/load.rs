@@ -1,10 +1,16 @@
 //! Parsing policies from YAML, TOML, JSON and files.
 
+use std::io::Read as _;
 use std::path::Path;
 
 use super::compiled::Policy;
 use super::error::{Location, PolicyError};
 use super::model::PolicySpec;
+
+/// The largest policy file [`Policy::load`] reads: 64 MiB, room for hundreds of
+/// thousands of rules (a Kubernetes ConfigMap holds at most 1 MiB). A larger file is
+/// refused from its size, so a runaway generator or a wrong path cannot exhaust memory.
+pub const MAX_POLICY_FILE_BYTES: u64 = 64 << 20;
 
 pub(crate) fn json_error(e: &serde_json::Error) -> PolicyError {
     PolicyError::Parse {
@@ -32,6 +38,49 @@ pub(crate) fn yaml_error(e: &yaml_serde::Error) -> PolicyError {
             .unwrap_or_default(),
         message: strip_position(&e.to_string()),
     }
+}
+
+/// The deepest `[`/`{` nesting a YAML policy may have. The YAML parser refuses more
+/// than 128 levels anyway, but only after scanning the whole document in time
+/// quadratic in the nesting depth (a 100 KB line of `[` took about a minute), so
+/// deeper documents are refused up front.
+#[cfg(feature = "yaml")]
+const MAX_YAML_FLOW_NESTING: usize = 128;
+
+/// Refuses YAML whose flow collections nest deeper than [`MAX_YAML_FLOW_NESTING`].
+/// Brackets inside quoted scalars and comments are not counted; a bracket inside a
+/// plain scalar is (fail closed: such a document is refused, never misread).
+#[cfg(feature = "yaml")]
+fn check_flow_nesting(text: &str) -> Result<(), PolicyError> {
+    let (mut depth, mut quote, mut comment, mut escaped) = (0usize, None::<u8>, false, false);
+    let mut prev = b'\n';
+    for (offset, b) in text.bytes().enumerate() {
+        match (quote, b) {
+            (_, b'\n') if comment => comment = false,
+            _ if comment => {}
+            _ if escaped => escaped = false,
+            (Some(b'"'), b'\\') => escaped = true,
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'#') if prev.is_ascii_whitespace() => comment = true,
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'[' | b'{') => {
+                depth += 1;
+                if depth > MAX_YAML_FLOW_NESTING {
+                    return Err(PolicyError::Parse {
+                        location: Location::of_offset(text, offset),
+                        message: format!(
+                            "collections nested deeper than `{MAX_YAML_FLOW_NESTING}` levels"
+                        ),
+                    });
+                }
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = b;
+    }
+    Ok(())
 }
 
 /// Drops a parser's own " at line X column Y" suffix (the location is kept apart).
@@ -76,6 +125,7 @@ impl Policy {
     #[cfg(feature = "yaml")]
     pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
         use serde::Deserialize;
+        check_flow_nesting(text)?;
         let mut docs = Vec::new();
         for (i, doc) in yaml_serde::Deserializer::from_str(text).enumerate() {
             // Stop at the first error: the iterator repeats it forever.
@@ -111,14 +161,34 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Io`], [`PolicyError::UnknownFormat`], or the parser's error
+    /// [`PolicyError::Io`], [`PolicyError::TooLarge`] beyond
+    /// [`MAX_POLICY_FILE_BYTES`], [`PolicyError::UnknownFormat`], or the parser's error
     /// with the file name attached.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let io = |source| PolicyError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let too_large = |size| PolicyError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+            max: MAX_POLICY_FILE_BYTES,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size > MAX_POLICY_FILE_BYTES {
+            return Err(too_large(size));
+        }
+        // The size can change between the check and the read: read one byte past the
+        // limit at most.
+        let mut text = String::new();
+        file.take(MAX_POLICY_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_POLICY_FILE_BYTES {
+            return Err(too_large(text.len() as u64));
+        }
         Self::from_text(path, &text)
     }
 

@@ -74,6 +74,7 @@ pub use decision::{Decision, Verdict};
 pub use error::{Location, PathError, PolicyError};
 pub use explain::Explanation;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
+pub use load::MAX_POLICY_FILE_BYTES;
 pub use model::{
     Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, RouteMatchSpec,
     RouteSpec, RuleSpec, ServerSpec, SourceSpec,

@@ -55,6 +55,7 @@ pub struct MtlsAcceptorBuilder {
     optional_client_cert: bool,
     timeout: Duration,
     max_handshakes: usize,
+    max_intermediates: Option<usize>,
     alpn: Vec<Vec<u8>>,
 }
 
@@ -90,6 +91,15 @@ impl MtlsAcceptorBuilder {
         self
     }
 
+    /// The most intermediate certificates a client may present (default 6, webpki's
+    /// limit on path depth); a longer chain is refused with
+    /// [`TlsError::ChainTooLong`] before any certificate in it is parsed. See
+    /// [`SpiffeClientVerifier::max_intermediates`].
+    pub fn max_intermediates(mut self, max: usize) -> Self {
+        self.max_intermediates = Some(max);
+        self
+    }
+
     /// ALPN protocols, most preferred first (default `h2`, `http/1.1`).
     pub fn alpn_protocols(mut self, protocols: Vec<Vec<u8>>) -> Self {
         self.alpn = protocols;
@@ -104,6 +114,9 @@ impl MtlsAcceptorBuilder {
         let mut verifier = SpiffeClientVerifier::new(self.source.clone());
         if self.optional_client_cert {
             verifier = verifier.allow_missing_client_certificate();
+        }
+        if let Some(max) = self.max_intermediates {
+            verifier = verifier.max_intermediates(max);
         }
         let mut config = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -160,6 +173,7 @@ impl MtlsAcceptor {
             optional_client_cert: false,
             timeout: Duration::from_secs(10),
             max_handshakes: 1024,
+            max_intermediates: None,
             alpn: default_alpn(),
         }
     }

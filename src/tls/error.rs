@@ -131,6 +131,15 @@ pub enum TlsError {
     /// The rustls configuration could not be built.
     #[error("TLS configuration: {0}")]
     Config(String),
+    /// The peer presented more intermediate certificates than the configured limit
+    /// ([`MtlsAcceptorBuilder::max_intermediates`](super::MtlsAcceptorBuilder::max_intermediates)).
+    #[error("peer presented `{presented}` intermediate certificates; at most `{max}` are accepted")]
+    ChainTooLong {
+        /// How many intermediates the peer sent.
+        presented: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl TlsError {
@@ -157,6 +166,7 @@ impl TlsError {
             Self::SvidNotTrusted { .. } => "svid_not_trusted",
             Self::BundleMismatch { .. } => "bundle_mismatch",
             Self::Config(_) => "config",
+            Self::ChainTooLong { .. } => "chain_too_long",
         }
     }
 
@@ -175,6 +185,7 @@ impl TlsError {
                 | Self::UriNameConstraintsUnsupported { .. }
                 | Self::BadCertificate { .. }
                 | Self::UnexpectedServerId { .. }
+                | Self::ChainTooLong { .. }
         )
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{BundleSet, Svid, TlsError, TlsMaterial, TlsSource, TrustBundle};
 use crate::TrustDomain;
+use crate::metrics::{Metrics, ReloadKind};
 
 /// Builds a [`FileSource`].
 #[derive(Debug, Clone)]
@@ -24,9 +25,22 @@ pub struct FileSourceBuilder {
     federated: Vec<(TrustDomain, PathBuf)>,
     crls: Vec<(TrustDomain, PathBuf)>,
     interval: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl FileSourceBuilder {
+    /// Counts reloads (`meshless_reloads_total{kind="certificates"}`) into `metrics`
+    /// instead of [`Metrics::global`].
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_reload(&self, ok: bool) {
+        let metrics = self.metrics.as_ref().unwrap_or_else(|| Metrics::global());
+        metrics.reload(ReloadKind::Certificates, ok);
+    }
+
     /// Adds the bundle (PEM or SPIFFE JSON) of a federated trust domain.
     pub fn federated_bundle(mut self, trust_domain: TrustDomain, path: impl Into<PathBuf>) -> Self {
         self.federated.push((trust_domain, path.into()));
@@ -160,6 +174,18 @@ impl Watch {
             Ok(contents) if contents == self.seen => return,
             Ok(contents) => {
                 let parsed = self.config.parse(&contents);
+                if parsed.is_err()
+                    && self
+                        .config
+                        .read_all()
+                        .await
+                        .is_ok_and(|again| again != contents)
+                {
+                    // The files changed while they were read (a rotation in progress):
+                    // a mixed snapshot is no verdict on the new files; the next tick
+                    // reads them again.
+                    return;
+                }
                 self.seen = contents;
                 parsed
             }
@@ -179,6 +205,7 @@ impl Watch {
                 );
                 source.replace(material);
                 self.status.reloads.fetch_add(1, Ordering::Relaxed);
+                self.config.count_reload(true);
                 *last = None;
             }
             Err(err) => {
@@ -194,6 +221,7 @@ impl Watch {
                     "TLS material reload failed; keeping the last good material"
                 );
                 self.status.failures.fetch_add(1, Ordering::Relaxed);
+                self.config.count_reload(false);
                 *last = Some((err, SystemTime::now()));
             }
         }
@@ -239,6 +267,7 @@ impl FileSource {
             federated: Vec::new(),
             crls: Vec::new(),
             interval: Duration::from_secs(5),
+            metrics: None,
         }
     }
 

@@ -72,6 +72,7 @@ fn an_empty_spiffe_bundle_trusts_nobody() {
         &[],
         UnixTime::now(),
         webpki::KeyUsage::client_auth(),
+        6,
     )
     .unwrap_err();
     assert!(matches!(err, TlsError::UntrustedCa { .. }), "{err}");

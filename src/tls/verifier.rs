@@ -11,7 +11,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::verify::verify_peer;
+use super::verify::{DEFAULT_MAX_INTERMEDIATES, verify_peer};
 use super::{TlsError, TlsSource, provider};
 use crate::{SpiffeId, TrustDomain};
 
@@ -26,6 +26,7 @@ use crate::{SpiffeId, TrustDomain};
 pub struct SpiffeClientVerifier {
     source: TlsSource,
     mandatory: bool,
+    max_intermediates: usize,
 }
 
 impl SpiffeClientVerifier {
@@ -34,7 +35,18 @@ impl SpiffeClientVerifier {
         Self {
             source,
             mandatory: true,
+            max_intermediates: DEFAULT_MAX_INTERMEDIATES,
         }
+    }
+
+    /// Refuses clients that present more than `max` intermediate certificates
+    /// ([`TlsError::ChainTooLong`]), before any of them is parsed. The default, 6, is
+    /// webpki's limit on path depth; set it to the depth your CA hierarchy actually
+    /// has (SPIRE, Istio and Linkerd issue leaves one or two CAs below the root).
+    #[must_use]
+    pub fn max_intermediates(mut self, max: usize) -> Self {
+        self.max_intermediates = max;
+        self
     }
 
     /// Lets clients finish the handshake without a certificate (they are then
@@ -107,6 +119,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
             intermediates,
             now,
             webpki::KeyUsage::client_auth(),
+            self.max_intermediates,
         )
         .map(|_| ClientCertVerified::assertion())
         .map_err(TlsError::into_rustls)
@@ -237,6 +250,7 @@ impl ServerCertVerifier for SpiffeServerVerifier {
             intermediates,
             now,
             webpki::KeyUsage::server_auth(),
+            DEFAULT_MAX_INTERMEDIATES,
         )
         .map_err(TlsError::into_rustls)?;
         if !self.expected.accepts(&id) {

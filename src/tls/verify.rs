@@ -10,6 +10,11 @@ use super::{BundleSet, TlsError, TrustBundle, provider};
 use crate::SpiffeId;
 use crate::svid::{validate_leaf, validate_signing_cert};
 
+/// The most intermediates a peer may present by default: webpki's own limit on the
+/// depth of a path (six CAs between leaf and root), so the default refuses no chain
+/// that could verify; the limit bounds the certificates parsed before that.
+pub(crate) const DEFAULT_MAX_INTERMEDIATES: usize = 6;
+
 /// Verifies a peer's chain and returns its SPIFFE ID.
 ///
 /// The leaf rules run first because the trust domain that selects the bundle comes from
@@ -22,7 +27,15 @@ pub(crate) fn verify_peer(
     intermediates: &[CertificateDer<'_>],
     now: UnixTime,
     usage: KeyUsage,
+    max_intermediates: usize,
 ) -> Result<SpiffeId, TlsError> {
+    // Counted first: nothing of an over-long chain is parsed.
+    if intermediates.len() > max_intermediates {
+        return Err(TlsError::ChainTooLong {
+            presented: intermediates.len(),
+            max: max_intermediates,
+        });
+    }
     let id = validate_leaf(end_entity)?;
     let Some(bundle) = bundles.get(id.trust_domain()) else {
         return Err(TlsError::UnknownTrustDomain { id });

@@ -133,9 +133,10 @@ async fn forwards_to_python_http_server() {
     };
     let (config, port, admin) = inbound_config(&ws, app_port, "strict", "");
     let _proxy = ws.start_proxy("proxy", &config, admin).await;
-    // python may take a moment to listen: retry a bounded number of times.
+    // python may take a moment to listen (seconds on a loaded machine): retry a
+    // bounded number of times.
     let mut last = (0, String::new());
-    for _ in 0..50 {
+    for _ in 0..300 {
         last = curl(&mtls_args(&ws, port, "/hello.txt", Some("client"))).await;
         if last.0 == 200 {
             break;
