@@ -40,6 +40,7 @@
 //! ignores those fields and so denies more; [`Policy::warnings`] lists such rules.
 
 mod attrs;
+mod claim;
 mod compiled;
 mod decision;
 mod error;
@@ -60,15 +61,19 @@ mod normalize;
 mod pattern;
 #[doc(hidden)]
 pub mod reference;
+mod request_authn;
 mod validate;
 mod values;
 
 #[cfg(all(test, feature = "yaml"))]
 mod tests;
 #[cfg(all(test, feature = "yaml"))]
+mod tests_enduser;
+#[cfg(all(test, feature = "yaml"))]
 mod tests_manifest;
 
 pub use attrs::{HttpAttrs, RequestAttrs};
+pub use claim::ClaimPath;
 pub use compiled::{PeerRules, Policy};
 pub use decision::{Decision, Verdict};
 pub use error::{Location, PathError, PolicyError};
@@ -81,6 +86,9 @@ pub use model::{
 pub use mtls::{MtlsMode, PeerAuthentication};
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};
 pub use pattern::{IdentityPattern, PathPattern, StringMatch};
+#[cfg(feature = "jwt")]
+pub use request_authn::RequestAuthnError;
+pub use request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 pub use values::{
     Cidr, HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
     TextPattern, TrustDomainName,
