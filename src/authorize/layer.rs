@@ -44,7 +44,7 @@ use crate::{Claims, RequestPrincipal};
 ///
 /// Per request, [`Authorize`]:
 /// 1. removes `l5d-client-id` and `x-forwarded-client-cert` (anyone can send them);
-/// 2. reads the [`PeerIdentity`] that `meshless::serve` (or the axum listener) put in
+/// 2. reads the [`PeerIdentity`](crate::PeerIdentity) that `meshless::serve` (or the axum listener) put in
 ///    the request's extensions — a request without one is refused with 403 (fail
 ///    closed: the identity layer is missing);
 /// 3. normalizes the path and host (`400` when they are ambiguous: encoded slashes,

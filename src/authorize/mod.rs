@@ -7,7 +7,7 @@
 //! - [`ConnectionAuthorizer`]: L4 authorization for opaque TCP.
 //! - axum extractors [`Peer`] and [`Authorized`] (feature `axum`).
 //!
-//! The layer reads the [`PeerIdentity`](crate::PeerIdentity) that
+//! The layer reads the [`PeerIdentity`] that
 //! [`serve`](crate::serve) or the axum [`MtlsListener`](crate::MtlsListener) attaches
 //! to each request; without one it refuses the request (fail closed).
 

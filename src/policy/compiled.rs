@@ -152,8 +152,8 @@ impl Policy {
     }
 
     /// Istio `RequestAuthentication` objects loaded with the policy: the JWT issuers
-    /// to configure the JWT layer with (see
-    /// [`RequestAuthentication::to_issuers`], feature `jwt`).
+    /// to configure the JWT layer with (see `RequestAuthentication::to_issuers`,
+    /// feature `jwt`).
     pub fn request_authentication(&self) -> &[RequestAuthentication] {
         &self.request_authentication
     }
