@@ -340,6 +340,8 @@ impl Policy {
 
 /// The identity-dependent half of a policy for one connection: the rules whose
 /// `from` clause matches the peer, resolved once and reused for every request.
+/// Request-level `from` fields (`request_principals`) are not resolved here (a
+/// connection carries requests of many end users): they are checked per request.
 ///
 /// Owned, so it can live in per-connection state. Evaluated against a reloaded
 /// policy it is ignored (the decision falls back to a full lookup), so a reload is

@@ -36,7 +36,8 @@
 //! ```
 //!
 //! TCP connections (no HTTP attributes) follow Istio: an `allow` rule that needs HTTP
-//! fields (methods, paths, hosts, headers) never matches one, and a `deny` rule
+//! fields (methods, paths, hosts, header or claim conditions, request principals)
+//! never matches one, and a `deny` rule
 //! ignores those fields and so denies more; [`Policy::warnings`] lists such rules.
 
 mod attrs;
