@@ -248,6 +248,8 @@ impl OperationSpec {
 ///   `not_values` (as in Istio, where `notRequestPrincipals: ["*"]` is how a policy
 ///   catches requests without a token). Deny by writing `values`, not `not_values`,
 ///   when absence must not pass.
+/// - `claim: aud` and `claim: azp` are Istio's `request.auth.audiences` and
+///   `request.auth.presenter`.
 /// - Conditions are HTTP only: an `allow` rule with `when` never matches a TCP
 ///   connection.
 ///
