@@ -386,3 +386,24 @@ fn request_authentication_converts_to_issuers() {
     );
     assert!(err.to_string().contains("jwt-https"));
 }
+
+#[test]
+fn end_user_fields_in_toml_and_json_round_trip() {
+    let toml = r#"
+[[rules]]
+name = "r"
+action = "allow"
+from = [{ request_principals = ["https://idp.example.com/*"] }]
+when = [{ claim = ["realm", "roles"], values = ["writer"] }, { claim = "groups", not_values = ["banned"] }]
+"#;
+    let p = Policy::from_toml(toml).unwrap();
+    let json = serde_json::to_string(p.spec()).unwrap();
+    let again = Policy::from_json(&json).unwrap();
+    assert_eq!(p.spec(), again.spec(), "{json}");
+    let alice = user("alice");
+    let c = claims(r#"{"realm": {"roles": ["reader", "writer"]}, "groups": "dev"}"#);
+    for policy in [&p, &again] {
+        assert!(decide(policy, &req("GET", Some(&alice), Some(&c))).is_allowed());
+        assert!(!decide(policy, &req("GET", None, None)).is_allowed());
+    }
+}
