@@ -51,6 +51,8 @@ mod index;
 #[cfg(feature = "yaml")]
 mod istio;
 #[cfg(feature = "yaml")]
+mod istio_authn;
+#[cfg(feature = "yaml")]
 mod linkerd;
 mod load;
 #[cfg(feature = "yaml")]
