@@ -1,5 +1,7 @@
 //! Layer overhead: a request through `AuthorizeLayer` against the bare service, with
-//! policies of 10 and 1,000 rules. The request (with its `PeerIdentity`, as
+//! policies of 10 and 1,000 rules, and with the same rules also requiring an end-user
+//! principal and a `groups` claim (the request carrying the JWT layer's
+//! `RequestPrincipal` and `Claims`). The request (with its `PeerIdentity`, as
 //! `meshless::serve` attaches it: a clone of the connection's) is built outside the
 //! timed part for both.
 
@@ -13,17 +15,30 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use meshless::authorize::AuthorizeLayer;
 use meshless::policy::{Policy, PolicyHandle};
-use meshless::{PeerIdentity, SpiffeId};
+use meshless::{Claims, PeerIdentity, RequestPrincipal, SpiffeId};
 use tower::{Layer, Service};
 
 /// `n` allow rules, each for one workload and one API prefix, plus one deny rule.
 fn policy(n: usize) -> Policy {
+    policy_with(n, "", "")
+}
+
+/// [`policy`] whose allow rules also need a principal of the IdP and group `admin`.
+fn policy_enduser(n: usize) -> Policy {
+    policy_with(
+        n,
+        r#","request_principals":["https://idp.example.com/*"]"#,
+        r#","when":[{"claim":"groups","values":["admin"]}]"#,
+    )
+}
+
+fn policy_with(n: usize, from_extra: &str, when: &str) -> Policy {
     let mut json = String::from(
         r#"{"default":"deny","rules":[{"name":"no-admin","action":"deny","to":[{"paths":["/admin*"]}]}"#,
     );
     for i in 0..n {
         json.push_str(&format!(
-            r#",{{"name":"r{i}","action":"allow","from":[{{"identities":["spiffe://example.org/ns/ns{i}/sa/app"]}}],"to":[{{"methods":["GET","POST"],"paths":["/api/v{i}/*"]}}]}}"#
+            r#",{{"name":"r{i}","action":"allow","from":[{{"identities":["spiffe://example.org/ns/ns{i}/sa/app"]{from_extra}}}],"to":[{{"methods":["GET","POST"],"paths":["/api/v{i}/*"]}}]{when}}}"#
         ));
     }
     json.push_str("]}");
@@ -97,6 +112,30 @@ fn authorize(c: &mut Criterion) {
                     *req.uri_mut() = "https://api.example.org/admin/x".parse().unwrap();
                     req
                 },
+                |req| black_box(call(&mut svc, req)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    let user = RequestPrincipal::new("https://idp.example.com", "alice");
+    let claims = Claims::from_json(r#"{"groups": ["dev", "ops", "admin"]}"#).unwrap();
+    let with_user = |n: usize, conn: &PeerIdentity| {
+        let mut req = request(n, conn);
+        req.extensions_mut().insert(user.clone());
+        req.extensions_mut().insert(claims.clone());
+        req
+    };
+    for n in [10, 1_000] {
+        let layer = AuthorizeLayer::new(PolicyHandle::new(policy_enduser(n)));
+        let mut svc = layer.layer(bare);
+        let conn = peer(n);
+        let res = call(&mut svc, with_user(n, &conn)).unwrap();
+        assert_eq!(res.status(), 200, "the benchmarked request is allowed");
+        let res = call(&mut svc, request(n, &conn)).unwrap();
+        assert_eq!(res.status(), 403, "and needs the end user");
+        g.bench_function(format!("layer_{n}_rules_enduser_allow"), |b| {
+            b.iter_batched(
+                || with_user(n, &conn),
                 |req| black_box(call(&mut svc, req)),
                 BatchSize::SmallInput,
             )

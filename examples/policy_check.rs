@@ -7,6 +7,9 @@
 //!     --port 8443 --header x-tenant=acme
 //! ```
 //!
+//! For end-user rules, `--claims '{"iss":"https://idp.example.com","sub":"alice","groups":["admin"]}'`
+//! stands for a verified JWT: its principal is `iss/sub`, as the JWT layer makes it.
+//!
 //! Prints `decision: allow` or `decision: deny` (or `decision: not-found`) first, then
 //! the explanation. Without `--method`/`--path` it decides on a TCP connection. Exits
 //! 0 whatever the decision; 2 when the policy or the arguments are invalid.
@@ -16,10 +19,10 @@ use std::process::ExitCode;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use meshless::policy::{Policy, RequestAttrs, normalize_host, normalize_path};
-use meshless::{Identity, LinkerdId, SpiffeId};
+use meshless::{Claims, Identity, LinkerdId, RequestPrincipal, SpiffeId};
 
 const USAGE: &str = "usage: policy_check --policy FILE [--peer ID|none] [--source-ip ADDR] [--port N] \
-[--method M --path P] [--host NAME] [--header k=v]...";
+[--method M --path P] [--host NAME] [--header k=v]... [--claims JSON]";
 
 #[derive(Default)]
 struct Args {
@@ -31,6 +34,7 @@ struct Args {
     path: Option<String>,
     host: Option<String>,
     headers: HeaderMap,
+    token: Option<(RequestPrincipal, Claims)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -81,6 +85,13 @@ fn parse_args() -> Result<Args, String> {
                     HeaderValue::from_str(v).map_err(|_| format!("--header: bad value `{v}`"))?;
                 args.headers.append(name, val);
             }
+            "--claims" => {
+                let claims = Claims::from_json(&value).map_err(|e| format!("--claims: {e}"))?;
+                let (Some(iss), Some(sub)) = (claims.issuer(), claims.subject()) else {
+                    return Err("--claims: a verified token has string `iss` and `sub`".into());
+                };
+                args.token = Some((RequestPrincipal::new(iss, sub), claims));
+            }
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -126,7 +137,9 @@ fn main() -> ExitCode {
             let host = args.host.as_deref().map(normalize_host);
             let mut attrs = conn
                 .with_request(method, &normalized)
-                .with_headers(&args.headers);
+                .with_headers(&args.headers)
+                .with_principal(args.token.as_ref().map(|t| &t.0))
+                .with_claims(args.token.as_ref().map(|t| &t.1));
             if let Some(h) = &host {
                 attrs = attrs.with_host(h);
             }

@@ -9,6 +9,7 @@
 //! | `peer` | the proven identity, or `unauthenticated (plaintext)` |
 //! | `source` | the peer's socket address |
 //! | `method`, `host`, `path` | the request (the normalized path); empty for TCP |
+//! | `principal` | the end-user principal of a verified JWT (`iss/sub`); empty without a token and for TCP |
 //! | `dry_run` | whether the policy is in dry-run mode |
 //! | `audit` | names of audit rules that matched, comma-separated |
 //!
@@ -20,8 +21,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::PeerIdentity;
 use crate::policy::{Decision, DefaultPolicy, Verdict};
+use crate::{PeerIdentity, RequestPrincipal};
 
 /// How allowed requests are logged (denials are always logged).
 #[derive(Debug, Clone)]
@@ -65,6 +66,19 @@ pub(crate) struct RequestView<'a> {
     pub(crate) method: &'a str,
     pub(crate) host: &'a str,
     pub(crate) path: &'a str,
+    pub(crate) principal: Option<&'a RequestPrincipal>,
+}
+
+/// The request principal, formatted only when logged (empty when absent).
+struct Principal<'a>(Option<&'a RequestPrincipal>);
+
+impl std::fmt::Display for Principal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(p) => f.write_str(p.as_str()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Logs a policy decision.
@@ -107,6 +121,7 @@ pub(crate) fn decision(
             method = req.method,
             host = req.host,
             path = req.path,
+            principal = %Principal(req.principal),
             dry_run = decision.dry_run(),
             audit = %audits,
             "request allowed"
@@ -122,6 +137,7 @@ pub(crate) fn decision(
             method = req.method,
             host = req.host,
             path = req.path,
+            principal = %Principal(req.principal),
             dry_run = decision.dry_run(),
             audit = %audits,
             "{}",
@@ -177,6 +193,7 @@ pub(crate) fn rejected(
         method = req.method,
         host = req.host,
         path = req.path,
+        principal = %Principal(req.principal),
         dry_run = false,
         audit = "",
         "request rejected"

@@ -182,3 +182,63 @@ async fn the_audit_default_logs_would_deny_and_sampling_mutes_only_allowed_reque
     .await;
     assert_eq!(lines.len(), 3, "one in three: {lines:#?}");
 }
+
+#[tokio::test]
+async fn the_request_principal_is_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let policy = Policy::from_yaml(
+        "rules:\n  - name: users\n    action: allow\n    from: [{request_principals: [\"https://idp.example.com/*\"]}]\n",
+    )
+    .unwrap();
+    let layer = AuthorizeLayer::new(PolicyHandle::new(policy));
+    let mut statuses = Vec::new();
+    for principal in [
+        Some(meshless::RequestPrincipal::new(
+            "https://idp.example.com",
+            "alice",
+        )),
+        None,
+    ] {
+        let svc = tower::ServiceBuilder::new()
+            .layer(layer.clone())
+            .service_fn(|_req: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+            });
+        let mut req = Request::get("/items")
+            .header("host", "api.example.org")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(peer("spiffe://example.org/ns/web/sa/a"));
+        if let Some(p) = principal {
+            req.extensions_mut().insert(p);
+        }
+        statuses.push(svc.oneshot(req).await.unwrap().status());
+    }
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::FORBIDDEN]);
+    let lines: Vec<String> = captured
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("meshless::audit"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("principal=https://idp.example.com/alice")
+            && lines[0].contains("rule=\"users\""),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("principal= ") && lines[1].contains("decision=\"deny\""),
+        "{}",
+        lines[1]
+    );
+}

@@ -174,3 +174,42 @@ async fn refuses_untrusted_servers_plain_http_and_bad_first_fetch() {
     .await
     .expect("bounded");
 }
+
+/// An Istio `RequestAuthentication` with a `jwksUri` becomes a working issuer through
+/// `JwtRule::to_issuer_https`; `to_issuer` refuses it with a clear error.
+#[cfg(feature = "yaml")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_request_authentication_with_jwks_uri() {
+    use meshless::policy::{Policy, RequestAuthnError};
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let k = keys();
+        let served: Served = Arc::new(Mutex::new((StatusCode::OK, TestJwtKey::jwks(&[&k.ec]))));
+        let (port, cert) = serve(served).await;
+        let policy = Policy::from_yaml(&format!(
+            "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: idp, namespace: shop}}\nspec:\n  jwtRules:\n  - issuer: \"{ISS}\"\n    audiences: [\"{AUD}\"]\n    jwksUri: \"https://localhost:{port}/jwks.json\"\n"
+        ))
+        .unwrap();
+        let rule = &policy.request_authentication()[0].rules[0];
+        assert!(matches!(
+            rule.to_issuer(),
+            Err(RequestAuthnError::JwksUriNeedsHttps { .. })
+        ));
+        let issuer = rule
+            .to_issuer_https(client(Some(cert)), Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let v = JwtVerifier::new([issuer]).unwrap();
+        let token = k.ec.sign(&claims("")).unwrap();
+        assert_eq!(
+            v.verify_at(&token, NOW).unwrap().principal().as_str(),
+            format!("{ISS}/user-1")
+        );
+        let other_aud = k
+            .ec
+            .sign(&claims("").replace(&format!("\"aud\":\"{AUD}\""), "\"aud\":\"x\""))
+            .unwrap();
+        assert!(v.verify_at(&other_aud, NOW).is_err(), "audiences are kept");
+    })
+    .await
+    .expect("bounded");
+}

@@ -4,7 +4,7 @@
 
 use http::HeaderMap;
 use meshless::policy::{Policy, RequestAttrs, reference};
-use meshless::{Identity, LinkerdId, SpiffeId};
+use meshless::{Claims, Identity, LinkerdId, RequestPrincipal, SpiffeId};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -35,6 +35,13 @@ const IDS: &[&str] = &[
     "*.a.serviceaccount.identity.linkerd.cluster.local",
 ];
 const NS: &[&str] = &["a", "b", "a*", "*", "*b"];
+const PRINCIPALS: &[&str] = &[
+    "*",
+    "https://idp/alice",
+    "https://idp/*",
+    "*/alice",
+    "https://other/bob",
+];
 const SA: &[&str] = &["a/x", "b/*", "*", "a/y"];
 const TD: &[&str] = &["td", "other", "cluster.local"];
 const NETS: &[&str] = &[
@@ -55,7 +62,7 @@ fn source(c: &mut Choices<'_>) -> Value {
     let mut m = serde_json::Map::new();
     for _ in 0..1 + c.n(3) {
         let not = if c.n(3) == 0 { "not_" } else { "" };
-        let (field, value) = match c.n(7) {
+        let (field, value) = match c.n(8) {
             0 => ("identities", c.list(IDS)),
             1 => ("namespaces", c.list(NS)),
             2 => ("service_accounts", c.list(SA)),
@@ -65,6 +72,7 @@ fn source(c: &mut Choices<'_>) -> Value {
                 m.insert("authenticated".into(), json!(c.n(2) == 0));
                 continue;
             }
+            6 => ("request_principals", c.list(PRINCIPALS)),
             _ => (
                 "networks",
                 json!([{"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}]),
@@ -100,12 +108,18 @@ fn policy(c: &mut Choices<'_>) -> Value {
         if c.n(3) > 0 {
             r["to"] = Value::Array((0..1 + c.n(2)).map(|_| operation(c)).collect());
         }
-        if c.n(4) == 0 {
-            r["when"] = if c.n(2) == 0 {
-                json!([{"header": "x", "values": ["1", "2*"]}])
-            } else {
-                json!([{"header": "x", "not_values": ["1"]}])
-            };
+        if c.n(3) == 0 {
+            let conditions = [
+                json!({"header": "x", "values": ["1", "2*"]}),
+                json!({"header": "x", "not_values": ["1"]}),
+                json!({"claim": "groups", "values": ["admin", "dev*"]}),
+                json!({"claim": "groups", "not_values": ["banned"]}),
+                json!({"claim": ["realm", "roles"], "values": ["*"]}),
+                json!({"claim": ["realm", "roles"], "not_values": ["*er"]}),
+                json!({"claim": "aud", "values": ["api"]}),
+                json!({"claim": ["https://t.example/tenant"], "values": ["acme"]}),
+            ];
+            r["when"] = Value::Array((0..1 + c.n(2)).map(|_| c.pick(&conditions)).collect());
         }
         rules.push(r);
     }
@@ -145,6 +159,15 @@ const REQ_PATHS: &[&str] = &[
     "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b",
 ];
 
+const CLAIMS: &[&str] = &[
+    r#"{}"#,
+    r#"{"groups": "admin", "aud": "api"}"#,
+    r#"{"groups": ["x", "dev-1"], "aud": ["web", "api"], "realm": {"roles": ["reader"]}}"#,
+    r#"{"groups": ["banned", "admin"], "realm": {"roles": "owner"}}"#,
+    r#"{"groups": 7, "realm": "roles", "https://t.example/tenant": "acme"}"#,
+    r#"{"groups": [["admin"]], "realm": {"roles": [""]}}"#,
+];
+
 fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError> {
     let spec = policy(&mut Choices(policy_bytes.iter()));
     let text = spec.to_string();
@@ -172,13 +195,30 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
             headers.append("x", v.parse().unwrap());
         }
     }
+    let principals = [
+        RequestPrincipal::new("https://idp", "alice"),
+        RequestPrincipal::new("https://idp", "bob"),
+        RequestPrincipal::new("https://other", "alice"),
+        RequestPrincipal::new("https://other", "bob"),
+    ];
+    let claims: Vec<Claims> = CLAIMS
+        .iter()
+        .map(|j| Claims::from_json(j).unwrap())
+        .collect();
+    // A token gives both a principal and claims; no token neither.
+    let token = match c.n(principals.len() + 1) {
+        0 => None,
+        i => Some((&principals[i - 1], &claims[c.n(claims.len())])),
+    };
     let conn = RequestAttrs::connection(peer.as_ref(), src.map(|s| s.parse().unwrap()), port);
     let attrs = if c.n(5) == 0 {
         conn
     } else {
         let mut a = conn
             .with_request(c.pick(&["GET", "POST", "DELETE"]), c.pick(REQ_PATHS))
-            .with_headers(&headers);
+            .with_headers(&headers)
+            .with_principal(token.map(|t| t.0))
+            .with_claims(token.map(|t| t.1));
         if c.n(4) > 0 {
             a = a.with_host(c.pick(&["a.com", "x.a.com", "b.com"]));
         }

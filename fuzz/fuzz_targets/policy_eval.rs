@@ -5,7 +5,7 @@
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use meshless::policy::{Policy, RequestAttrs, reference};
-use meshless::{Identity, LinkerdId, SpiffeId};
+use meshless::{Claims, Identity, LinkerdId, RequestPrincipal, SpiffeId};
 
 struct Choices<'a>(std::slice::Iter<'a, u8>);
 
@@ -24,6 +24,19 @@ impl Choices<'_> {
 
 const IDS: &[&str] = &["*", "spiffe://td/ns/a/sa/x", "spiffe://td/ns/a/*", "spiffe://td/ns/*/sa/x", "spiffe://td/*", "x.a.serviceaccount.identity.linkerd.cluster.local", "*.a.serviceaccount.identity.linkerd.cluster.local"];
 const NS: &[&str] = &["a", "b", "a*", "*", "*b"];
+const PRINCIPALS: &[&str] = &["*", "https://idp/alice", "https://idp/*", "*/alice"];
+const CONDITIONS: &[&str] = &[
+    "{\"header\":\"x\",\"values\":[\"1\",\"2*\"]}",
+    "{\"claim\":\"groups\",\"values\":[\"admin\",\"dev*\"]}",
+    "{\"claim\":\"groups\",\"not_values\":[\"banned\"]}",
+    "{\"claim\":[\"realm\",\"roles\"],\"values\":[\"*\"]}",
+];
+const CLAIMS: &[&str] = &[
+    "{}",
+    "{\"groups\":\"admin\"}",
+    "{\"groups\":[\"x\",\"dev-1\",\"banned\"],\"realm\":{\"roles\":[\"r\"]}}",
+    "{\"groups\":7,\"realm\":\"roles\"}",
+];
 const SA: &[&str] = &["a/x", "b/*", "*"];
 const TD: &[&str] = &["td", "other"];
 const NETS: &[&str] = &["10.0.0.0/8", "10.1.0.0/16", "::/0", "0.0.0.0/0"];
@@ -45,7 +58,7 @@ fn entry(c: &mut Choices<'_>, fields: &[(&str, &[&str])]) -> String {
 }
 
 fn policy(c: &mut Choices<'_>) -> String {
-    let from: &[(&str, &[&str])] = &[("identities", IDS), ("namespaces", NS), ("service_accounts", SA), ("trust_domains", TD), ("networks", NETS)];
+    let from: &[(&str, &[&str])] = &[("identities", IDS), ("namespaces", NS), ("service_accounts", SA), ("trust_domains", TD), ("networks", NETS), ("request_principals", PRINCIPALS)];
     let to: &[(&str, &[&str])] = &[("ports", PORTS), ("hosts", HOSTS), ("methods", METHODS), ("paths", PATHS)];
     let mut rules = Vec::new();
     for i in 0..c.n(10) {
@@ -59,7 +72,8 @@ fn policy(c: &mut Choices<'_>) -> String {
             r.push_str(&format!(",\"to\":[{}]", es.join(",")));
         }
         if c.n(4) == 0 {
-            r.push_str(",\"when\":[{\"header\":\"x\",\"values\":[\"1\",\"2*\"]}]");
+            let when: Vec<&str> = (0..1 + c.n(2)).map(|_| c.pick(CONDITIONS)).collect();
+            r.push_str(&format!(",\"when\":[{}]", when.join(",")));
         }
         rules.push(format!("{{{r}}}"));
     }
@@ -90,12 +104,18 @@ fuzz_target!(|data: &[u8]| {
     if c.n(2) == 0 {
         headers.append("x", http::HeaderValue::from_static("23"));
     }
+    let principals = [RequestPrincipal::new("https://idp", "alice"), RequestPrincipal::new("https://other", "alice")];
+    let claims: Vec<Claims> = CLAIMS.iter().filter_map(|j| Claims::from_json(j).ok()).collect();
+    let token = match c.n(principals.len() + 1) {
+        0 => None,
+        i => Some((&principals[i - 1], &claims[c.n(claims.len())])),
+    };
     let conn = RequestAttrs::connection(peer.as_ref(), src, port);
     let attrs = if c.n(5) == 0 {
         conn
     } else {
         let path = c.pick(&["/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/c/b"]);
-        conn.with_request(c.pick(&["GET", "POST"]), path).with_headers(&headers).with_host(c.pick(&["a.com", "x.a.com"]))
+        conn.with_request(c.pick(&["GET", "POST"]), path).with_headers(&headers).with_host(c.pick(&["a.com", "x.a.com"])).with_principal(token.map(|t| t.0)).with_claims(token.map(|t| t.1))
     };
     let (verdict, rule, audits) = reference::evaluate(p.spec(), &attrs);
     for d in [p.evaluate(&attrs), p.for_peer(attrs.peer, attrs.source_ip).evaluate(&p, &attrs)] {

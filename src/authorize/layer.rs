@@ -16,6 +16,7 @@ use super::headers;
 use crate::audit::{self, AuditConfig, RequestView};
 use crate::metrics::Metrics;
 use crate::policy::{Decision, PolicyHandle, RequestAttrs, Verdict, normalize_target};
+use crate::{Claims, RequestPrincipal};
 
 /// A [`Layer`] that authorizes every request against a policy.
 ///
@@ -50,7 +51,9 @@ use crate::policy::{Decision, PolicyHandle, RequestAttrs, Verdict, normalize_tar
 ///    `Transfer-Encoding`, and normalizes the path and host (400 when they are
 ///    ambiguous: encoded slashes, a Host that disagrees with the authority, ...); an
 ///    HTTP/1 400 also closes the connection;
-/// 4. evaluates the policy, logs the decision (target `meshless::audit`) and counts it;
+/// 4. evaluates the policy — with the end user's [`RequestPrincipal`] and [`Claims`]
+///    when a JWT layer (`meshless::jwt::JwtLayer`, feature `jwt`) outside this
+///    one verified a token — logs the decision (target `meshless::audit`) and counts it;
 /// 5. on allow, hands the inner service the request with the **normalized** path (what
 ///    was authorized is what is served) and the [`Decision`] in its extensions; on deny,
 ///    answers without calling the inner service (see [`OnDeny`]).
@@ -218,10 +221,14 @@ impl<S, D> Authorize<S, D> {
     /// forward; or why it is refused.
     fn check<B>(&self, req: &Request<B>) -> Checked {
         let shared = &*self.shared;
+        // Put there by the JWT layer for a verified token; absent without a token.
+        let principal = req.extensions().get::<RequestPrincipal>();
+        let claims = req.extensions().get::<Claims>();
         let raw = || RequestView {
             method: req.method().as_str(),
             host: "",
             path: req.uri().path(),
+            principal,
         };
         let Some(peer) = super::peer_of(req.extensions()) else {
             tracing::error!(
@@ -261,7 +268,10 @@ impl<S, D> Authorize<S, D> {
         if let Some(host) = host {
             attrs = attrs.with_host(host);
         }
-        let attrs = attrs.with_headers(req.headers());
+        let attrs = attrs
+            .with_headers(req.headers())
+            .with_principal(principal)
+            .with_claims(claims);
         let policy = shared.policy.load();
         let decision = super::evaluate(&policy, peer, &attrs);
 
@@ -273,6 +283,7 @@ impl<S, D> Authorize<S, D> {
             method: req.method().as_str(),
             host: host.unwrap_or(""),
             path: &target.path,
+            principal,
         };
         audit::decision(&shared.audit, &decision, peer, view, &reason(&decision));
 

@@ -72,6 +72,19 @@ impl Claims {
         Some(value)
     }
 
+    /// [`strings`](Self::strings) for a path held as boxed segments (a policy's
+    /// compiled claim path), without building a `&[&str]`.
+    pub(crate) fn strings_in<'a>(&'a self, path: &[Box<str>]) -> ClaimStrings<'a> {
+        let value = path.split_first().and_then(|(first, rest)| {
+            let mut value = self.0.get(&**first)?;
+            for key in rest {
+                value = value.as_object()?.get(&**key)?;
+            }
+            Some(value)
+        });
+        ClaimStrings::of(value)
+    }
+
     pub(crate) fn get_str(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(Value::as_str)
     }

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 
-use crate::{Identity, PeerIdentity};
+use crate::{Claims, Identity, PeerIdentity, RequestPrincipal};
 
 /// The attributes of a request (or, without HTTP attributes, of a TCP connection)
 /// that the policy decides on.
@@ -20,6 +20,11 @@ use crate::{Identity, PeerIdentity};
 /// let conn = RequestAttrs::connection(Some(&id), Some("10.1.2.3".parse()?), Some(8443));
 /// let req = conn.with_request("GET", "/orders/7").with_host("api.example.org");
 /// assert!(conn.is_connection() && !req.is_connection());
+/// // End-user identity, as the JWT layer puts it into the request extensions:
+/// let user = meshless::RequestPrincipal::new("https://idp.example.com", "alice");
+/// let claims = meshless::Claims::from_json(r#"{"groups": ["admin"]}"#)?;
+/// let req = req.with_principal(Some(&user)).with_claims(Some(&claims));
+/// assert_eq!(req.http.unwrap().principal.unwrap().as_str(), "https://idp.example.com/alice");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,6 +52,11 @@ pub struct HttpAttrs<'a> {
     pub host: Option<&'a str>,
     /// The request headers.
     pub headers: Option<&'a HeaderMap>,
+    /// The end-user principal of a verified JWT; `None` when the request carried no
+    /// token (a request with an invalid token never reaches the policy).
+    pub principal: Option<&'a RequestPrincipal>,
+    /// The claims of that JWT.
+    pub claims: Option<&'a Claims>,
 }
 
 impl<'a> RequestAttrs<'a> {
@@ -81,6 +91,8 @@ impl<'a> RequestAttrs<'a> {
             path,
             host: self.http.and_then(|h| h.host),
             headers: self.http.and_then(|h| h.headers),
+            principal: self.http.and_then(|h| h.principal),
+            claims: self.http.and_then(|h| h.claims),
         });
         self
     }
@@ -97,6 +109,25 @@ impl<'a> RequestAttrs<'a> {
     pub fn with_headers(mut self, headers: &'a HeaderMap) -> Self {
         if let Some(h) = &mut self.http {
             h.headers = Some(headers);
+        }
+        self
+    }
+
+    /// Adds the end-user principal of a verified JWT, as the JWT layer puts it into
+    /// the request extensions (only meaningful after
+    /// [`with_request`](Self::with_request): principals are request-level).
+    pub fn with_principal(mut self, principal: Option<&'a RequestPrincipal>) -> Self {
+        if let Some(h) = &mut self.http {
+            h.principal = principal;
+        }
+        self
+    }
+
+    /// Adds the claims of that JWT (only meaningful after
+    /// [`with_request`](Self::with_request)).
+    pub fn with_claims(mut self, claims: Option<&'a Claims>) -> Self {
+        if let Some(h) = &mut self.http {
+            h.claims = claims;
         }
         self
     }

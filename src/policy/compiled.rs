@@ -11,6 +11,7 @@ use super::index::{ActionIndex, Slices};
 use super::matching::{self, default_allows, from_matches, request_matches, rule_matches};
 use super::model::{Action, DefaultPolicy, PolicySpec, RouteSpec, RuleSpec};
 use super::mtls::PeerAuthentication;
+use super::request_authn::RequestAuthentication;
 use super::validate;
 use super::values::{Network, PortRange};
 use crate::{Identity, PeerIdentity};
@@ -45,6 +46,7 @@ pub struct Policy {
     not_found_name: Arc<str>,
     pub(crate) warnings: Vec<String>,
     pub(crate) peer_authentication: Vec<PeerAuthentication>,
+    pub(crate) request_authentication: Vec<RequestAuthentication>,
     generation: u64,
 }
 
@@ -112,6 +114,7 @@ impl Policy {
             servers,
             warnings,
             peer_authentication: Vec::new(),
+            request_authentication: Vec::new(),
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -148,6 +151,13 @@ impl Policy {
         &self.peer_authentication
     }
 
+    /// Istio `RequestAuthentication` objects loaded with the policy: the JWT issuers
+    /// to configure the JWT layer with (see `RequestAuthentication::to_issuers`,
+    /// feature `jwt`).
+    pub fn request_authentication(&self) -> &[RequestAuthentication] {
+        &self.request_authentication
+    }
+
     /// Index entries (rule filings), a measure of the index's size.
     pub fn index_entries(&self) -> usize {
         self.index.iter().map(ActionIndex::entries).sum()
@@ -171,7 +181,7 @@ impl Policy {
                 out.extend(
                     s.iter()
                         .copied()
-                        .filter(|&id| from_matches(self.rule(id), peer, source_ip)),
+                        .filter(|&id| from_matches(self.rule(id), peer, source_ip, None)),
                 );
             });
             out.sort_unstable();
@@ -330,6 +340,8 @@ impl Policy {
 
 /// The identity-dependent half of a policy for one connection: the rules whose
 /// `from` clause matches the peer, resolved once and reused for every request.
+/// Request-level `from` fields (`request_principals`) are not resolved here (a
+/// connection carries requests of many end users): they are checked per request.
 ///
 /// Owned, so it can live in per-connection state. Evaluated against a reloaded
 /// policy it is ignored (the decision falls back to a full lookup), so a reload is

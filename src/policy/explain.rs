@@ -46,7 +46,7 @@ fn diagnose(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> (usize, Vec<String>) {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| {
-                    source_failure(s, attrs.peer, attrs.source_ip)
+                    source_failure(s, attrs.peer, attrs.source_ip, attrs.http.as_ref())
                         .err()
                         .map(|f| format!("from[{i}].{f}"))
                 })
@@ -86,8 +86,8 @@ fn diagnose(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> (usize, Vec<String>) {
             let fails: Vec<String> = when
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| !condition_holds(c, http.headers))
-                .map(|(i, c)| format!("when[{i}] (header `{}`)", c.header))
+                .filter(|(_, c)| !condition_holds(c, http))
+                .map(|(i, c)| format!("when[{i}] ({})", c.key()))
                 .collect();
             if fails.is_empty() {
                 passed += 1;
@@ -161,6 +161,10 @@ fn describe(attrs: &RequestAttrs<'_>) -> String {
             s.push_str(&format!(", `{} {}`", h.method, h.path));
             if let Some(host) = h.host {
                 s.push_str(&format!(", host `{host}`"));
+            }
+            match h.principal {
+                Some(p) => s.push_str(&format!(", request principal `{p}`")),
+                None => s.push_str(", no request principal (no token)"),
             }
         }
         None => s.push_str(", TCP connection (no HTTP attributes)"),

@@ -1,5 +1,10 @@
-//! Istio manifests: `AuthorizationPolicy` (ALLOW / DENY / AUDIT) and
-//! `PeerAuthentication`.
+//! Istio manifests: `AuthorizationPolicy` (ALLOW / DENY / AUDIT),
+//! `PeerAuthentication` and `RequestAuthentication`.
+//!
+//! End-user identity: `requestPrincipals` / `notRequestPrincipals` and the `when` key
+//! `request.auth.principal` become `request_principals`; `request.auth.claims[a][b]`
+//! becomes a condition on the claim path `[a, b]`, `request.auth.audiences` on the
+//! `aud` claim and `request.auth.presenter` on `azp`.
 //!
 //! Semantics follow Istio's documentation: any matching DENY denies; else, when no
 //! ALLOW policy exists, the request is allowed; else a matching ALLOW allows and
@@ -12,13 +17,16 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::claim::ClaimPath;
 use super::error::PolicyError;
+use super::istio_authn::{RequestAuthnSpec, request_authn};
 use super::load::yaml_error;
 use super::manifest::{Object, and_sources, parse_all, parse_opt};
 use super::model::{
     Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RuleSpec, SourceSpec,
 };
 use super::mtls::{MtlsMode, PeerAuthentication};
+use super::request_authn::RequestAuthentication;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -127,6 +135,15 @@ struct When {
 pub(crate) struct Objects {
     authz: Vec<Object<AuthzSpec>>,
     peer: Vec<Object<PeerAuthnSpec>>,
+    request: Vec<Object<RequestAuthnSpec>>,
+}
+
+/// What the Istio objects of a file import to.
+pub(crate) struct Imported {
+    pub(crate) spec: PolicySpec,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) peer: Vec<PeerAuthentication>,
+    pub(crate) request: Vec<RequestAuthentication>,
 }
 
 impl Objects {
@@ -146,14 +163,15 @@ impl Objects {
             "PeerAuthentication" => self
                 .peer
                 .push(Object::deserialize(doc).map_err(|e| yaml_error(&e))?),
+            "RequestAuthentication" => self
+                .request
+                .push(Object::deserialize(doc).map_err(|e| yaml_error(&e))?),
             _ => return Ok(false),
         }
         Ok(true)
     }
 
-    pub(crate) fn into_spec(
-        self,
-    ) -> Result<(PolicySpec, Vec<String>, Vec<PeerAuthentication>), PolicyError> {
+    pub(crate) fn into_spec(self) -> Result<Imported, PolicyError> {
         let mut warnings = Vec::new();
         let mut rules = Vec::new();
         let mut any_allow = false;
@@ -230,12 +248,22 @@ impl Objects {
                 has_selector: p.spec.selector.is_some(),
             })
             .collect();
+        let request = self
+            .request
+            .into_iter()
+            .map(|r| request_authn(r, &mut warnings))
+            .collect::<Result<_, _>>()?;
         let spec = PolicySpec {
             default,
             rules,
             ..PolicySpec::default()
         };
-        Ok((spec, warnings, peer))
+        Ok(Imported {
+            spec,
+            warnings,
+            peer,
+            request,
+        })
     }
 }
 
@@ -272,11 +300,6 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
         let mut out = Vec::new();
         for f in from {
             let s = &f.source;
-            if s.request_principals.is_some() || s.not_request_principals.is_some() {
-                return Err(PolicyError::unsupported(format!(
-                    "authorization policy `{name}`: `requestPrincipals` need end-user (JWT) authentication, not supported yet"
-                )));
-            }
             let principals = |v: &Option<Vec<String>>| principals_opt(name, v);
             let ip = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| {
                 let all: Option<Vec<String>> = match (a, b) {
@@ -294,6 +317,8 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
                 not_service_accounts: parse_opt(name, &s.not_service_accounts)?,
                 networks: ip(&s.ip_blocks, &s.remote_ip_blocks)?,
                 not_networks: ip(&s.not_ip_blocks, &s.not_remote_ip_blocks)?,
+                request_principals: parse_opt(name, &s.request_principals)?,
+                not_request_principals: parse_opt(name, &s.not_request_principals)?,
                 ..SourceSpec::default()
             });
         }
@@ -329,11 +354,32 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
         .strip_prefix("request.headers[")
         .and_then(|k| k.strip_suffix(']'))
     {
-        let c = ConditionSpec {
-            header: parse_all(name, &[header.to_owned()])?.remove(0),
-            values: parse_opt(name, &w.values)?,
-            not_values: parse_opt(name, &w.not_values)?,
-        };
+        let c = ConditionSpec::header(
+            parse_all(name, &[header.to_owned()])?.remove(0),
+            parse_opt(name, &w.values)?,
+            parse_opt(name, &w.not_values)?,
+        );
+        super::validate::condition(name, &c)?;
+        rule.when.get_or_insert_with(Vec::new).push(c);
+        return Ok(());
+    }
+    let claim = match w.key.as_str() {
+        "request.auth.audiences" => Some(ClaimPath::new(["aud"])),
+        "request.auth.presenter" => Some(ClaimPath::new(["azp"])),
+        key => key.strip_prefix("request.auth.claims").map(claim_path),
+    };
+    if let Some(path) = claim {
+        let path = path.map_err(|e| {
+            PolicyError::invalid(format!(
+                "authorization policy `{name}`: condition key `{}`: {e}",
+                w.key
+            ))
+        })?;
+        let c = ConditionSpec::claim(
+            path,
+            parse_opt(name, &w.values)?,
+            parse_opt(name, &w.not_values)?,
+        );
         super::validate::condition(name, &c)?;
         rule.when.get_or_insert_with(Vec::new).push(c);
         return Ok(());
@@ -342,6 +388,11 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
         "source.ip" | "remote.ip" => SourceSpec {
             networks: parse_opt(name, &w.values)?,
             not_networks: parse_opt(name, &w.not_values)?,
+            ..SourceSpec::default()
+        },
+        "request.auth.principal" => SourceSpec {
+            request_principals: parse_opt(name, &w.values)?,
+            not_request_principals: parse_opt(name, &w.not_values)?,
             ..SourceSpec::default()
         },
         "source.namespace" => SourceSpec {
@@ -390,4 +441,18 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
             .into(),
     );
     Ok(())
+}
+
+/// The claim path of `[a][b]...` (what follows `request.auth.claims`).
+fn claim_path(mut rest: &str) -> Result<ClaimPath, String> {
+    let mut segments = Vec::new();
+    while !rest.is_empty() {
+        let (seg, tail) = rest
+            .strip_prefix('[')
+            .and_then(|r| r.split_once(']'))
+            .ok_or_else(|| "claims are written `request.auth.claims[name][nested]`".to_owned())?;
+        segments.push(seg);
+        rest = tail;
+    }
+    ClaimPath::new(segments)
 }

@@ -506,11 +506,11 @@ fn route_matches(rname: &str, route: &HttpRoute) -> Result<Vec<RouteMatchSpec>, 
                         h.value
                     )));
                 }
-                let c = ConditionSpec {
-                    header: parse_all(rname, std::slice::from_ref(&h.name))?.remove(0),
-                    values: Some(parse_all(rname, &[value])?.into()),
-                    not_values: None,
-                };
+                let c = ConditionSpec::header(
+                    parse_all(rname, std::slice::from_ref(&h.name))?.remove(0),
+                    Some(parse_all(rname, &[value])?.into()),
+                    None,
+                );
                 spec.headers.push(c);
             }
             out.push(spec);

@@ -101,7 +101,7 @@ pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
             ));
         }
     }
-    let (mut spec, mut warnings, peer_auth) = match (
+    let (mut spec, mut warnings, peer_auth, request_auth) = match (
         m.linkerd.is_empty(),
         m.istio.has_authorization(),
     ) {
@@ -111,11 +111,15 @@ pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
             ));
         }
         (false, false) => {
-            let (spec, w) = m.linkerd.into_spec()?;
-            let (_, _, pa) = m.istio.into_spec()?;
-            (spec, w, pa)
+            let (spec, mut w) = m.linkerd.into_spec()?;
+            let istio = m.istio.into_spec()?;
+            w.extend(istio.warnings);
+            (spec, w, istio.peer, istio.request)
         }
-        (true, _) => m.istio.into_spec()?,
+        (true, _) => {
+            let i = m.istio.into_spec()?;
+            (i.spec, i.warnings, i.peer, i.request)
+        }
     };
     warnings.append(&mut m.warnings);
     spec.dry_run = false;
@@ -125,6 +129,7 @@ pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
     }
     policy.warnings.extend(warnings);
     policy.peer_authentication = peer_auth;
+    policy.request_authentication = request_auth;
     Ok(policy)
 }
 
@@ -165,7 +170,9 @@ fn merge(mut x: SourceSpec, y: SourceSpec) -> Result<SourceSpec, String> {
         not_service_accounts,
         networks,
         not_networks,
-        authenticated
+        authenticated,
+        request_principals,
+        not_request_principals
     );
     Ok(x)
 }

@@ -6,9 +6,7 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
-
-use super::attrs::RequestAttrs;
+use super::attrs::{HttpAttrs, RequestAttrs};
 use super::model::{Action, ConditionSpec, DefaultPolicy, OperationSpec, RuleSpec, SourceSpec};
 use super::values::{Network, canonical_ip};
 use crate::Identity;
@@ -27,12 +25,27 @@ fn check<T>(
     }
 }
 
-/// First failing field of a `from` entry for this peer.
+/// First failing field of a `from` entry for this peer. The request-level fields
+/// (`request_principals`) are checked only when `http` is given: without it (the
+/// per-connection pre-filter, or a TCP connection) they are ignored, which can only
+/// widen the candidates; the request path re-checks them.
 pub(crate) fn source_failure(
     s: &SourceSpec,
     id: Option<&Identity>,
     ip: Option<IpAddr>,
+    http: Option<&HttpAttrs<'_>>,
 ) -> Result<(), &'static str> {
+    if let Some(http) = http {
+        let user = http.principal.map(crate::RequestPrincipal::as_str);
+        let hit = |p: &super::values::TextPattern| user.is_some_and(|u| p.0.matches(u));
+        check("request_principals", &s.request_principals, false, hit)?;
+        check(
+            "not_request_principals",
+            &s.not_request_principals,
+            true,
+            hit,
+        )?;
+    }
     let ip = ip.map(canonical_ip);
     let id_hit = |p: &super::pattern::IdentityPattern| id.is_some_and(|i| p.matches(i));
     check("identities", &s.identities, false, id_hit)?;
@@ -88,16 +101,24 @@ pub(crate) fn operation_failure(
     check("not_paths", &o.not_paths, true, path_hit)
 }
 
-/// Whether a header condition holds. Every value of a repeated header is tried.
-pub(crate) fn condition_holds(c: &ConditionSpec, headers: Option<&HeaderMap>) -> bool {
-    let values = || {
-        headers
-            .into_iter()
-            .flat_map(|h| h.get_all(&c.header.0))
-            .filter_map(|v| v.to_str().ok())
-    };
+/// Whether a condition holds. Every value of a repeated header, and every string
+/// of a list-valued claim, is tried; a missing header or claim (or no token) matches
+/// no `values` and satisfies `not_values`.
+pub(crate) fn condition_holds(c: &ConditionSpec, http: &HttpAttrs<'_>) -> bool {
     let any = |pats: &super::model::List<super::values::TextPattern>| {
-        values().any(|v| pats.iter().any(|p| p.0.matches(v)))
+        let hit = |v: &str| pats.iter().any(|p| p.0.matches(v));
+        match (&c.header, &c.claim) {
+            (Some(name), _) => http
+                .headers
+                .into_iter()
+                .flat_map(|h| h.get_all(&name.0))
+                .filter_map(|v| v.to_str().ok())
+                .any(hit),
+            (None, Some(path)) => http
+                .claims
+                .is_some_and(|claims| claims.strings_in(&path.0).any(hit)),
+            (None, None) => false,
+        }
     };
     c.values.as_ref().is_none_or(any) && !c.not_values.as_ref().is_some_and(any)
 }
@@ -106,23 +127,43 @@ pub(crate) fn condition_holds(c: &ConditionSpec, headers: Option<&HeaderMap>) ->
 /// HTTP attributes (Istio drops such rules from TCP policies).
 pub(crate) fn needs_http(rule: &RuleSpec) -> bool {
     rule.when.is_some()
+        || has_request_sources(rule)
         || rule
             .to
             .as_ref()
             .is_some_and(|to| to.iter().any(OperationSpec::has_http_fields))
 }
 
-/// Whether the rule's `from` clause matches the peer.
-pub(crate) fn from_matches(rule: &RuleSpec, id: Option<&Identity>, ip: Option<IpAddr>) -> bool {
+/// Whether some `from` entry of the rule names a request-level field.
+pub(crate) fn has_request_sources(rule: &RuleSpec) -> bool {
     rule.from
         .as_ref()
-        .is_none_or(|from| from.iter().any(|s| source_failure(s, id, ip).is_ok()))
+        .is_some_and(|from| from.iter().any(SourceSpec::has_request_fields))
+}
+
+/// Whether the rule's `from` clause matches the peer (and, with `http`, the end user).
+pub(crate) fn from_matches(
+    rule: &RuleSpec,
+    id: Option<&Identity>,
+    ip: Option<IpAddr>,
+    http: Option<&HttpAttrs<'_>>,
+) -> bool {
+    rule.from
+        .as_ref()
+        .is_none_or(|from| from.iter().any(|s| source_failure(s, id, ip, http).is_ok()))
 }
 
 /// Whether the rule's `to` and `when` clauses match the request (the per-request
-/// half; `from` is checked per connection).
+/// half; `from` is checked per connection, except its request-level fields, which
+/// are checked here).
 pub(crate) fn request_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
     if attrs.http.is_none() && rule.action != Action::Deny && needs_http(rule) {
+        return false;
+    }
+    if let Some(http) = &attrs.http
+        && has_request_sources(rule)
+        && !from_matches(rule, attrs.peer, attrs.source_ip, Some(http))
+    {
         return false;
     }
     let to_ok = rule
@@ -131,14 +172,14 @@ pub(crate) fn request_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool
         .is_none_or(|to| to.iter().any(|o| operation_failure(o, attrs).is_ok()));
     to_ok
         && match (&attrs.http, &rule.when) {
-            (Some(http), Some(when)) => when.iter().all(|c| condition_holds(c, http.headers)),
+            (Some(http), Some(when)) => when.iter().all(|c| condition_holds(c, http)),
             _ => true,
         }
 }
 
 /// Whether the rule matches the whole request.
 pub(crate) fn rule_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
-    from_matches(rule, attrs.peer, attrs.source_ip) && request_matches(rule, attrs)
+    from_matches(rule, attrs.peer, attrs.source_ip, None) && request_matches(rule, attrs)
 }
 
 /// The networks of the `cluster-*` defaults when the policy names none (Linkerd's).
@@ -194,5 +235,5 @@ pub(crate) fn route_match_holds(
         && m.methods
             .as_ref()
             .is_none_or(|ms| ms.iter().any(|p| p.0.matches(http.method)))
-        && m.headers.iter().all(|c| condition_holds(c, http.headers))
+        && m.headers.iter().all(|c| condition_holds(c, http))
 }

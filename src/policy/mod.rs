@@ -36,10 +36,12 @@
 //! ```
 //!
 //! TCP connections (no HTTP attributes) follow Istio: an `allow` rule that needs HTTP
-//! fields (methods, paths, hosts, headers) never matches one, and a `deny` rule
+//! fields (methods, paths, hosts, header or claim conditions, request principals)
+//! never matches one, and a `deny` rule
 //! ignores those fields and so denies more; [`Policy::warnings`] lists such rules.
 
 mod attrs;
+mod claim;
 mod compiled;
 mod decision;
 mod error;
@@ -48,6 +50,8 @@ mod handle;
 mod index;
 #[cfg(feature = "yaml")]
 mod istio;
+#[cfg(feature = "yaml")]
+mod istio_authn;
 #[cfg(feature = "yaml")]
 mod linkerd;
 mod load;
@@ -60,15 +64,19 @@ mod normalize;
 mod pattern;
 #[doc(hidden)]
 pub mod reference;
+mod request_authn;
 mod validate;
 mod values;
 
 #[cfg(all(test, feature = "yaml"))]
 mod tests;
 #[cfg(all(test, feature = "yaml"))]
+mod tests_enduser;
+#[cfg(all(test, feature = "yaml"))]
 mod tests_manifest;
 
 pub use attrs::{HttpAttrs, RequestAttrs};
+pub use claim::ClaimPath;
 pub use compiled::{PeerRules, Policy};
 pub use decision::{Decision, Verdict};
 pub use error::{Location, PathError, PolicyError};
@@ -82,6 +90,9 @@ pub use model::{
 pub use mtls::{MtlsMode, PeerAuthentication};
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};
 pub use pattern::{IdentityPattern, PathPattern, StringMatch};
+#[cfg(feature = "jwt")]
+pub use request_authn::RequestAuthnError;
+pub use request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 pub use values::{
     Cidr, HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
     TextPattern, TrustDomainName,

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::claim::ClaimPath;
 use super::pattern::{IdentityPattern, PathPattern};
 use super::values::{
     HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
@@ -181,6 +182,23 @@ pub struct SourceSpec {
     /// `true`: the peer proved an identity; `false`: it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticated: Option<bool>,
+    /// End-user principals proven by a verified JWT (`<iss>/<sub>`, as Istio's
+    /// `requestPrincipals`): exact, `prefix*`, `*suffix`, or `*` for any principal.
+    /// A request without a token has no principal and matches none of them. A
+    /// request-level field: HTTP only, like methods and paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_principals: Option<List<TextPattern>>,
+    /// Principals that must not match; a request without a token satisfies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_request_principals: Option<List<TextPattern>>,
+}
+
+impl SourceSpec {
+    /// Whether the entry names a request-level field (`request_principals` or its
+    /// `not_` twin): one that a connection cannot decide and TCP never has.
+    pub fn has_request_fields(&self) -> bool {
+        self.request_principals.is_some() || self.not_request_principals.is_some()
+    }
 }
 
 /// A set of operations, with the same algebra as [`SourceSpec`].
@@ -219,21 +237,118 @@ impl OperationSpec {
     }
 }
 
-/// A condition on the request: a header whose value matches one of `values` (when
-/// given) and none of `not_values` (when given). A missing header matches no
-/// `values` and satisfies `not_values`.
+/// A condition on the request: the value of a request `header`, or of a JWT
+/// `claim`, must match one of `values` (when given) and none of `not_values` (when
+/// given). Exactly one of `header` and `claim` is set.
+///
+/// - A repeated header, or a list-valued claim, matches `values` if any of its
+///   values matches, and `not_values` only if none does.
+/// - A missing header, a request without a token, a missing claim, or a claim that
+///   is neither a string nor a list of strings matches no `values` and satisfies
+///   `not_values` (as in Istio, where `notRequestPrincipals: ["*"]` is how a policy
+///   catches requests without a token). Deny by writing `values`, not `not_values`,
+///   when absence must not pass.
+/// - `claim: aud` and `claim: azp` are Istio's `request.auth.audiences` and
+///   `request.auth.presenter`.
+/// - Conditions are HTTP only: an `allow` rule with `when` never matches a TCP
+///   connection.
+///
+/// ```yaml
+/// when:
+///   - claim: groups                    # a top-level claim
+///     values: ["admin"]
+///   - claim: [realm_access, roles]     # a nested claim, as a list
+///     not_values: ["suspended"]
+///   - header: x-tenant
+///     values: ["acme"]
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawCondition")]
 #[non_exhaustive]
 pub struct ConditionSpec {
     /// The request header.
-    pub header: HeaderNamePattern,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderNamePattern>,
+    /// The JWT claim (of the token the JWT layer verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ClaimPath>,
     /// Allowed values (any matches).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values: Option<List<TextPattern>>,
     /// Forbidden values (none may match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_values: Option<List<TextPattern>>,
+}
+
+impl ConditionSpec {
+    /// A condition on a request header.
+    pub fn header(
+        header: HeaderNamePattern,
+        values: Option<List<TextPattern>>,
+        not_values: Option<List<TextPattern>>,
+    ) -> Self {
+        Self {
+            header: Some(header),
+            claim: None,
+            values,
+            not_values,
+        }
+    }
+
+    /// A condition on a JWT claim.
+    pub fn claim(
+        claim: ClaimPath,
+        values: Option<List<TextPattern>>,
+        not_values: Option<List<TextPattern>>,
+    ) -> Self {
+        Self {
+            header: None,
+            claim: Some(claim),
+            values,
+            not_values,
+        }
+    }
+
+    /// What the condition reads, for messages: ``header `x` `` or ``claim `groups` ``.
+    pub fn key(&self) -> String {
+        match (&self.header, &self.claim) {
+            (Some(h), _) => format!("header `{h}`"),
+            (None, Some(c)) => format!("claim `{c}`"),
+            (None, None) => "nothing".to_owned(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    #[serde(default)]
+    header: Option<HeaderNamePattern>,
+    #[serde(default)]
+    claim: Option<ClaimPath>,
+    #[serde(default)]
+    values: Option<List<TextPattern>>,
+    #[serde(default)]
+    not_values: Option<List<TextPattern>>,
+}
+
+impl TryFrom<RawCondition> for ConditionSpec {
+    type Error = String;
+    fn try_from(r: RawCondition) -> Result<Self, String> {
+        match (&r.header, &r.claim) {
+            (Some(_), Some(_)) => {
+                return Err("a condition names either a `header` or a `claim`, not both".into());
+            }
+            (None, None) => return Err("a condition needs a `header` or a `claim`".into()),
+            _ => {}
+        }
+        Ok(Self {
+            header: r.header,
+            claim: r.claim,
+            values: r.values,
+            not_values: r.not_values,
+        })
+    }
 }
 
 /// A server: ports with their own default policy and, optionally, routes.

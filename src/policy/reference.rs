@@ -136,7 +136,15 @@ fn source(s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
                 && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
         })
     };
-    any(&s.identities, false, idm)
+    // Request-level: checked only for HTTP requests (ignored on TCP, where the
+    // allow rules naming them were already dropped).
+    let user = a.http.map(|h| h.principal.map(|p| p.to_string()));
+    let userm = |p: String| user.clone().flatten().is_some_and(|u| glob(&p, &u));
+    let users = user.is_none()
+        || (any(&s.request_principals, false, userm)
+            && any(&s.not_request_principals, true, userm));
+    users
+        && any(&s.identities, false, idm)
         && any(&s.not_identities, true, idm)
         && any(&s.trust_domains, false, tdm)
         && any(&s.not_trust_domains, true, tdm)
@@ -174,20 +182,64 @@ fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
         && any(&o.not_paths, true, pathm)
 }
 
-fn header_values<'a>(a: &'a RequestAttrs<'_>, name: &str) -> Vec<&'a str> {
+fn header_values(a: &RequestAttrs<'_>, name: &str) -> Vec<String> {
     a.http
         .and_then(|h| h.headers)
         .map(|m| {
             m.get_all(name)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// The string values of a claim: the claims re-read from their JSON text, walked
+/// member by member.
+fn claim_values(a: &RequestAttrs<'_>, path: &super::claim::ClaimPath) -> Vec<String> {
+    let Some(claims) = a.http.and_then(|h| h.claims) else {
+        return Vec::new();
+    };
+    let mut v: serde_json::Value = serde_json::from_str(&claims.to_json()).unwrap_or_default();
+    for seg in path.segments() {
+        v = match v {
+            serde_json::Value::Object(mut m) => m.remove(seg).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+    }
+    match v {
+        serde_json::Value::String(s) => vec![s],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| match i {
+                serde_json::Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn condition(c: &super::model::ConditionSpec, a: &RequestAttrs<'_>) -> bool {
+    let vals = match (&c.header, &c.claim) {
+        (Some(h), _) => header_values(a, h.0.as_str()),
+        (None, Some(path)) => claim_values(a, path),
+        (None, None) => Vec::new(),
+    };
+    let hit = |ps: &super::model::List<super::values::TextPattern>| {
+        vals.iter()
+            .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
+    };
+    c.values.as_ref().is_none_or(hit) && !c.not_values.as_ref().is_some_and(hit)
+}
+
 fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     let http_fields = r.when.is_some()
+        || r.from
+            .iter()
+            .flatten()
+            .any(|s| s.request_principals.is_some() || s.not_request_principals.is_some())
         || r.to.iter().flatten().any(|o| {
             o.hosts.is_some()
                 || o.not_hosts.is_some()
@@ -206,15 +258,7 @@ fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     let to =
         r.to.as_ref()
             .is_none_or(|t| t.iter().any(|o| operation(o, a)));
-    let when = a.http.is_none()
-        || r.when.iter().flatten().all(|c| {
-            let vals = header_values(a, c.header.0.as_str());
-            let hit = |ps: &super::model::List<super::values::TextPattern>| {
-                vals.iter()
-                    .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
-            };
-            c.values.as_ref().is_none_or(hit) && !c.not_values.as_ref().is_some_and(hit)
-        });
+    let when = a.http.is_none() || r.when.iter().flatten().all(|c| condition(c, a));
     from && to && when
 }
 
@@ -237,15 +281,7 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
                         && m.methods
                             .as_ref()
                             .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
-                        && m.headers.iter().all(|c| {
-                            let vals = header_values(attrs, c.header.0.as_str());
-                            let hit = |ps: &super::model::List<super::values::TextPattern>| {
-                                vals.iter()
-                                    .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
-                            };
-                            c.values.as_ref().is_none_or(hit)
-                                && !c.not_values.as_ref().is_some_and(hit)
-                        })
+                        && m.headers.iter().all(|c| condition(c, attrs))
                 })
         });
         if !hit {

@@ -347,11 +347,6 @@ fn istio_empty_rules_and_custom() {
         Policy::from_yaml(&policy("  action: DENY\n")).is_err(),
         "DENY needs rules"
     );
-    let jwt = policy("  rules:\n  - from:\n    - source:\n        requestPrincipals: [\"*\"]\n");
-    assert!(matches!(
-        Policy::from_yaml(&jwt),
-        Err(PolicyError::Unsupported { .. })
-    ));
     let dry = Policy::from_yaml(&policy("  {}\n").replace(
         "namespace: ns",
         "namespace: ns\n  annotations:\n    istio.io/dry-run: \"true\"",

@@ -30,7 +30,9 @@ fn source(rule: &str, s: &SourceSpec) -> Result<(), PolicyError> {
     nonempty(rule, "service_accounts", &s.service_accounts)?;
     nonempty(rule, "not_service_accounts", &s.not_service_accounts)?;
     nonempty(rule, "networks", &s.networks)?;
-    nonempty(rule, "not_networks", &s.not_networks)
+    nonempty(rule, "not_networks", &s.not_networks)?;
+    nonempty(rule, "request_principals", &s.request_principals)?;
+    nonempty(rule, "not_request_principals", &s.not_request_principals)
 }
 
 fn operation(rule: &str, o: &OperationSpec) -> Result<(), PolicyError> {
@@ -47,10 +49,15 @@ fn operation(rule: &str, o: &OperationSpec) -> Result<(), PolicyError> {
 pub(crate) fn condition(rule: &str, c: &ConditionSpec) -> Result<(), PolicyError> {
     nonempty(rule, "values", &c.values)?;
     nonempty(rule, "not_values", &c.not_values)?;
+    if c.header.is_some() == c.claim.is_some() {
+        return Err(PolicyError::invalid(format!(
+            "rule `{rule}`: a condition names exactly one `header` or `claim`"
+        )));
+    }
     if c.values.is_none() && c.not_values.is_none() {
         return Err(PolicyError::invalid(format!(
-            "rule `{rule}`: condition on header `{}` needs `values` or `not_values`",
-            c.header
+            "rule `{rule}`: condition on {} needs `values` or `not_values`",
+            c.key()
         )));
     }
     Ok(())
