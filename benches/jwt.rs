@@ -4,8 +4,6 @@
 //! Baselines in the same run: `jsonwebtoken::decode` of the same token with the same
 //! key (the bare library cost), and the inner service without the layer.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::hint::black_box;
 
@@ -15,31 +13,9 @@ use meshless::jwt::{Jwks, JwksSource, JwtIssuer, JwtLayer, JwtVerifier};
 use meshless::testing::TestJwtKey;
 use tower::{Layer, Service, service_fn};
 
-/// Counts this thread's allocations, to show the key lookup makes none.
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.with(Cell::get);
-    f();
-    ALLOCS.with(Cell::get) - before
-}
+#[path = "../tests/support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 const ISS: &str = "https://idp.bench";
 

@@ -103,46 +103,39 @@ pub(crate) fn decision(
     };
     let audits = Joined(decision);
     let source = Source(peer);
+    // One event shape, at two levels (tracing needs the level at compile time).
+    macro_rules! event {
+        ($level:ident, $message:expr) => {
+            tracing::$level!(
+                target: "meshless::audit",
+                decision = label,
+                rule = decision.rule(),
+                reason = %reason,
+                peer = %peer,
+                source = %source,
+                method = req.method,
+                host = req.host,
+                path = req.path,
+                principal = %Principal(req.principal),
+                dry_run = decision.dry_run(),
+                audit = %audits,
+                "{}",
+                $message
+            )
+        };
+    }
     if decision.verdict() == Verdict::Allow && !decision.is_audited() {
         // Checked first, so that a busy service with allowed-request logging off pays
         // nothing here.
-        if !tracing::enabled!(target: "meshless::audit", tracing::Level::DEBUG)
-            || !config.take_allowed()
+        if tracing::enabled!(target: "meshless::audit", tracing::Level::DEBUG)
+            && config.take_allowed()
         {
-            return;
+            event!(debug, "request allowed");
         }
-        tracing::debug!(
-            target: "meshless::audit",
-            decision = label,
-            rule = decision.rule(),
-            reason = %reason,
-            peer = %peer,
-            source = %source,
-            method = req.method,
-            host = req.host,
-            path = req.path,
-            principal = %Principal(req.principal),
-            dry_run = decision.dry_run(),
-            audit = %audits,
-            "request allowed"
-        );
+    } else if decision.is_allowed() {
+        event!(info, "request allowed");
     } else {
-        tracing::info!(
-            target: "meshless::audit",
-            decision = label,
-            rule = decision.rule(),
-            reason = %reason,
-            peer = %peer,
-            source = %source,
-            method = req.method,
-            host = req.host,
-            path = req.path,
-            principal = %Principal(req.principal),
-            dry_run = decision.dry_run(),
-            audit = %audits,
-            "{}",
-            if decision.is_allowed() { "request allowed" } else { "request denied" }
-        );
+        event!(info, "request denied");
     }
 }
 
