@@ -1,9 +1,6 @@
 //! The audit log: one event per decision on target `meshless::audit`, with stable
 //! fields, captured from a real tracing subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use http::{Request, Response, StatusCode};
 use meshless::audit::AuditConfig;
 use meshless::authorize::AuthorizeLayer;
@@ -11,26 +8,8 @@ use meshless::policy::{Policy, PolicyHandle};
 use meshless::{PeerIdentity, SpiffeId, Unauthenticated};
 use tower::ServiceExt;
 
-/// A `MakeWriter` collecting everything written into one buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines().map(str::to_owned).collect()
-    }
-}
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 /// Runs `requests` (peer, path) through a layer over `policy` and returns the audit lines.
 async fn audit_lines(
@@ -38,15 +17,7 @@ async fn audit_lines(
     audit: AuditConfig,
     requests: &[(PeerIdentity, &str)],
 ) -> (Vec<StatusCode>, Vec<String>) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    log_capture::start();
     let layer =
         AuthorizeLayer::new(PolicyHandle::new(Policy::from_yaml(policy).unwrap())).audit(audit);
     let mut statuses = Vec::new();
@@ -63,10 +34,10 @@ async fn audit_lines(
         req.extensions_mut().insert(peer.clone());
         statuses.push(svc.oneshot(req).await.unwrap().status());
     }
-    let lines = captured
+    let lines = log_capture::text()
         .lines()
-        .into_iter()
         .filter(|l| l.contains("meshless::audit"))
+        .map(str::to_owned)
         .collect();
     (statuses, lines)
 }
@@ -185,15 +156,7 @@ async fn the_audit_default_logs_would_deny_and_sampling_mutes_only_allowed_reque
 
 #[tokio::test]
 async fn the_request_principal_is_logged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    log_capture::start();
     let policy = Policy::from_yaml(
         "rules:\n  - name: users\n    action: allow\n    from: [{request_principals: [\"https://idp.example.com/*\"]}]\n",
     )
@@ -224,10 +187,10 @@ async fn the_request_principal_is_logged() {
         statuses.push(svc.oneshot(req).await.unwrap().status());
     }
     assert_eq!(statuses, [StatusCode::OK, StatusCode::FORBIDDEN]);
-    let lines: Vec<String> = captured
+    let lines: Vec<String> = log_capture::text()
         .lines()
-        .into_iter()
         .filter(|l| l.contains("meshless::audit"))
+        .map(str::to_owned)
         .collect();
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(

@@ -271,41 +271,17 @@ async fn cookie_and_custom_header_locations() {
     );
 }
 
-/// A tracing writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
-    type Writer = Buf;
-    fn make_writer(&'a self) -> Buf {
-        self.clone()
-    }
-}
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 #[tokio::test]
 async fn rejection_reason_goes_to_the_audit_log_only() {
-    let buf = Buf::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buf.clone())
-        .with_target(true)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    log_capture::start();
     let h = Harness::new(default_layer());
     let token = keys().ec.sign(&live_claims(r#""aud":"billing""#)).unwrap();
     let res = h.send(request(&[bearer(&token)])).await;
     assert_401(&res);
-    let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let log = log_capture::text();
     assert!(log.contains("meshless::audit"), "{log}");
     assert!(log.contains("decision=\"unauthenticated\""), "{log}");
     assert!(log.contains("audience `billing` is not accepted"), "{log}");

@@ -258,37 +258,21 @@ async fn names_uri_name_constraints_as_the_cause() {
     assert!(err.to_string().contains("URI name constraints"), "{err}");
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 #[tokio::test]
 async fn refusals_are_logged_with_their_reason_under_meshless_tls() {
-    // Single-threaded runtime: the server task runs on this thread, under this
-    // subscriber.
-    let log = Captured::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Single-threaded runtime: the server task runs on this thread, whose events
+    // the capture collects.
+    log_capture::start();
     let ca = TestCa::new("example.org").unwrap();
     let rogue = TestCa::new("example.org").unwrap();
     let client = rogue.issue(CLIENT_ID).unwrap();
     let err = verdict(&ca, bundle(&ca).into(), Some(&client))
         .await
         .unwrap_err();
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let text = log_capture::text();
     let line = text
         .lines()
         .find(|l| l.contains("refused connection"))
