@@ -67,7 +67,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    run(listener, acceptor, service, std::future::pending()).await
+    serve_with_graceful_shutdown(listener, acceptor, service, std::future::pending()).await
 }
 
 /// Like [`serve`], until `signal` completes; then stops accepting, lets in-flight
@@ -78,24 +78,6 @@ where
 /// # Errors
 /// As [`serve`].
 pub async fn serve_with_graceful_shutdown<S, B, F>(
-    listener: TcpListener,
-    acceptor: MtlsAcceptor,
-    service: S,
-    signal: F,
-) -> io::Result<()>
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-    F: Future<Output = ()> + Send,
-{
-    run(listener, acceptor, service, signal).await
-}
-
-async fn run<S, B, F>(
     listener: TcpListener,
     acceptor: MtlsAcceptor,
     service: S,
