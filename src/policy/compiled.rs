@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::attrs::RequestAttrs;
 use super::decision::{Decision, Source, Verdict};
 use super::error::PolicyError;
+use super::flat::Flat;
 use super::index::{ActionIndex, Slices};
-use super::matching::{self, default_allows, from_matches, request_matches, rule_matches};
+use super::matching::{self, default_allows, from_matches, request_matches};
 use super::model::{Action, DefaultPolicy, PolicySpec, RouteSpec, RuleSpec};
 use super::mtls::PeerAuthentication;
 use super::request_authn::RequestAuthentication;
@@ -40,6 +41,8 @@ pub struct Policy {
     pub(crate) spec: PolicySpec,
     pub(crate) names: Vec<Arc<str>>,
     index: [ActionIndex; 3],
+    /// The per-request half of each rule, packed (by rule id).
+    flat: Box<[Flat]>,
     pub(crate) cluster: Vec<Network>,
     default_name: Arc<str>,
     servers: Vec<Server>,
@@ -100,7 +103,9 @@ impl Policy {
         for w in &warnings {
             tracing::warn!(target: "meshless::policy", "{w}");
         }
+        let flat = spec.rules.iter().map(Flat::new).collect();
         Ok(Self {
+            flat,
             names: spec
                 .rules
                 .iter()
@@ -282,16 +287,18 @@ impl Policy {
         if let Some(p) = peer {
             let list = &p.lists[slot(action)];
             if path_cost < list.len() {
-                let pred = |id: u32| {
-                    list.binary_search(&id).is_ok() && request_matches(self.rule(id), attrs)
-                };
+                let pred =
+                    |id: u32| list.binary_search(&id).is_ok() && self.request_matches(id, attrs);
                 by_path.as_slice().iter().for_each(|s| f(s, &pred));
             } else {
-                f(list, &|id| request_matches(self.rule(id), attrs));
+                f(list, &|id| self.request_matches(id, attrs));
             }
             return;
         }
-        let pred = |id: u32| rule_matches(self.rule(id), attrs);
+        let pred = |id: u32| {
+            from_matches(self.rule(id), attrs.peer, attrs.source_ip, None)
+                && self.request_matches(id, attrs)
+        };
         let mut by_peer = Slices::new();
         idx.peer_slices(attrs.peer, |s| by_peer.push(s));
         if path_cost != usize::MAX && (by_peer.overflow || path_cost < by_peer.cost()) {
@@ -301,6 +308,17 @@ impl Policy {
         } else {
             by_peer.as_slice().iter().for_each(|s| f(s, &pred));
         }
+    }
+
+    /// The per-request half of rule `id`: from its packed record when it has one.
+    #[inline]
+    fn request_matches(&self, id: u32, attrs: &RequestAttrs<'_>) -> bool {
+        let packed = attrs.http.as_ref().and_then(|http| {
+            self.flat
+                .get(id as usize)
+                .and_then(|f| f.matches(attrs.port, http))
+        });
+        packed.unwrap_or_else(|| request_matches(self.rule(id), attrs))
     }
 
     /// The lowest-numbered rule of `action` that matches.

@@ -177,11 +177,6 @@ pub(crate) fn request_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool
         }
 }
 
-/// Whether the rule matches the whole request.
-pub(crate) fn rule_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
-    from_matches(rule, attrs.peer, attrs.source_ip, None) && request_matches(rule, attrs)
-}
-
 /// The networks of the `cluster-*` defaults when the policy names none (Linkerd's).
 pub(crate) fn default_cluster_networks() -> Vec<Network> {
     [

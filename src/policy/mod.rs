@@ -46,6 +46,7 @@ mod compiled;
 mod decision;
 mod error;
 mod explain;
+mod flat;
 mod handle;
 mod index;
 #[cfg(feature = "yaml")]
