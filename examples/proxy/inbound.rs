@@ -1,7 +1,8 @@
 //! Inbound listeners: mutual TLS in, the policy enforced, plaintext to the app.
 //!
-//! - `http`: [`crate::serve`] terminates mTLS with the library's `MtlsAcceptor` (ALPN
-//!   `h2` and `http/1.1`) and attaches each connection's `PeerIdentity`; the library's
+//! - `http`: [`meshless::serve_with_graceful_shutdown`] terminates mTLS with the
+//!   library's `MtlsAcceptor` (ALPN `h2` and `http/1.1`, hyper's server for the version
+//!   agreed on) and attaches each connection's `PeerIdentity`; the library's
 //!   [`AuthorizeLayer`] decides every request, strips client-sent identity headers and
 //!   sets `l5d-client-id` / `x-forwarded-client-cert`; [`AppForward`] sends allowed
 //!   requests to the app over a pooled client in the app's protocol.
@@ -62,8 +63,7 @@ pub async fn serve_http(
     let service = AuthorizeLayer::new(policy)
         .forward_identity_headers()
         .layer(forward);
-    crate::serve::serve(listener, acceptor, service, shutdown).await;
-    Ok(())
+    meshless::serve_with_graceful_shutdown(listener, acceptor, service, shutdown.wait()).await
 }
 
 /// Forwards authorized requests to the app. One shared instance: cloning it (once per

@@ -27,7 +27,6 @@ mod inbound;
 mod outbound;
 mod plain;
 mod reload;
-mod serve;
 mod shutdown;
 
 use std::path::{Path, PathBuf};

@@ -20,12 +20,14 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
@@ -47,8 +49,11 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 ///
 /// Each connection's handshake runs in its own task, so a client that never finishes
 /// its handshake delays nobody (and is closed at the acceptor's handshake timeout).
-/// HTTP/1.1 and HTTP/2 are served by hyper-util's auto builder; every request carries
-/// the connection's [`PeerIdentity`] in its extensions. Accept errors (such as running
+/// HTTP/1.1 or HTTP/2 is chosen by ALPN (detected from the first bytes for plaintext
+/// peers of a permissive acceptor); every request carries the connection's
+/// [`PeerIdentity`] in its extensions. An HTTP/1 client that sends no complete
+/// request head for 30 seconds (after connecting, or after its previous response)
+/// is disconnected, so an idle or byte-by-byte client cannot hold a connection. Accept errors (such as running
 /// out of file descriptors) are logged and retried with a backoff of up to one second.
 ///
 /// # Errors
@@ -142,23 +147,78 @@ impl ConnTask {
         let Ok((stream, peer)) = accepted else {
             return;
         };
+        let protocol = match stream.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            Some(b"http/1.1") => Protocol::Http1,
+            _ => Protocol::Detect,
+        };
         let service = TowerToHyperService::new(AddPeer {
             inner: service,
             peer,
         });
-        let builder = auto::Builder::new(TokioExecutor::new());
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        tokio::pin!(conn);
-        let result = tokio::select! {
-            result = conn.as_mut() => result,
-            _ = self.shutdown.changed() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
+        let io = TokioIo::new(stream);
+        let shutdown = self.shutdown;
+        match protocol {
+            Protocol::Http2 => {
+                let conn = http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .serve_connection(io, service);
+                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
             }
-        };
-        if let Err(err) = result {
-            tracing::debug!(target: "meshless::server", error = %err, "connection ended with an error");
+            Protocol::Http1 => {
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(io, service)
+                    .with_upgrades();
+                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+            }
+            Protocol::Detect => {
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                builder.http2().timer(TokioTimer::new());
+                let conn = builder.serve_connection_with_upgrades(io, service);
+                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+            }
         }
+    }
+}
+
+/// How long an HTTP/1 client has to send a request's head, counted from the end of
+/// the previous response (so it also closes keep-alive connections idle that long):
+/// a peer that completed its handshake cannot hold a connection by sending nothing,
+/// or a header a byte at a time. hyper's default, made explicit.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP version of a connection. ALPN decides it for TLS peers (which keeps an
+/// idle connection smaller than hyper-util's auto-detecting server); plaintext peers
+/// of a permissive acceptor, and TLS peers without ALPN, are detected from the
+/// first bytes.
+enum Protocol {
+    Http1,
+    Http2,
+    Detect,
+}
+
+/// Runs `conn` to completion; at shutdown, asks it to finish gracefully first.
+async fn drive<C, E>(conn: C, mut shutdown: watch::Receiver<()>, graceful: fn(Pin<&mut C>))
+where
+    C: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = shutdown.changed() => {
+            graceful(conn.as_mut());
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(target: "meshless::server", error = %err, "connection ended with an error");
     }
 }
 

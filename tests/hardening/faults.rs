@@ -77,6 +77,73 @@ async fn slow_and_silent_clients_delay_nobody_and_are_closed_at_the_handshake_ti
     assert_eq!(server.rec.calls(), 5);
 }
 
+/// Completes the mTLS handshake as [`CLIENT`], then sends `head` one byte every
+/// 500 ms (nothing at all when empty) and waits, bounded, until the server closes.
+async fn silent_after_handshake(server: &Server, head: &'static [u8]) -> Duration {
+    let conn = timeout(
+        T,
+        server
+            .connector(CLIENT)
+            .http1_only()
+            .connect(server.url("/").parse().unwrap()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (mut tls, _) = conn.into_inner();
+    let start = Instant::now();
+    let work = async {
+        for b in head {
+            if tls.write_all(&[*b]).await.is_err() || tls.flush().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let mut buf = [0u8; 64];
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    timeout(Duration::from_secs(60), work)
+        .await
+        .expect("a client that never sent a request head was never closed");
+    start.elapsed()
+}
+
+#[tokio::test]
+#[ignore = "slow: waits for the 30 s header read timeout; run by scripts/hardening.sh"]
+async fn hardening_silent_or_trickling_clients_after_the_handshake_are_closed() {
+    let server = Arc::new(Server::start().await);
+    // An endless header, one byte per 500 ms: 200 bytes would take 100 s.
+    const TRICKLE: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut waiting = Vec::new();
+    for i in 0..40 {
+        let server = server.clone();
+        let head: &'static [u8] = if i % 2 == 0 { b"" } else { TRICKLE };
+        waiting.push(tokio::spawn(async move {
+            silent_after_handshake(&server, head).await
+        }));
+    }
+    // Well-behaved clients are served while they hang on.
+    for _ in 0..5 {
+        server.assert_serves().await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let (mut fastest, mut slowest) = (Duration::MAX, Duration::ZERO);
+    for task in waiting {
+        let took = task.await.unwrap();
+        fastest = fastest.min(took);
+        slowest = slowest.max(took);
+    }
+    println!(
+        "figure: 40 clients silent or trickling a header after the handshake all closed after {fastest:?}..{slowest:?} (header read timeout 30 s)"
+    );
+    assert_eq!(server.rec.calls(), 5, "no slow request reached the app");
+}
+
 fn write_atomically(path: &std::path::Path, contents: &[u8]) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, contents).unwrap();
