@@ -139,8 +139,11 @@ impl ConnTask {
         B::Error: Into<BoxError>,
     {
         let _ = tcp.set_nodelay(true);
+        // Boxed, like the HTTP/2 and detecting servers below: the task's future is as
+        // large as its largest state, and an idle HTTP/1 connection (the common case)
+        // should not carry the handshake's or HTTP/2's state for its whole life.
         let accepted = tokio::select! {
-            accepted = self.acceptor.accept(tcp) => accepted,
+            accepted = Box::pin(self.acceptor.accept(tcp)) => accepted,
             _ = self.shutdown.changed() => return,
         };
         // Refusals are logged by the acceptor.
@@ -163,7 +166,7 @@ impl ConnTask {
                 let conn = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .serve_connection(io, service);
-                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+                drive(Box::pin(conn).as_mut(), shutdown, |c| c.graceful_shutdown()).await;
             }
             Protocol::Http1 => {
                 let conn = http1::Builder::new()
@@ -171,6 +174,7 @@ impl ConnTask {
                     .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(io, service)
                     .with_upgrades();
+                tokio::pin!(conn);
                 drive(conn, shutdown, |c| c.graceful_shutdown()).await;
             }
             Protocol::Detect => {
@@ -181,7 +185,7 @@ impl ConnTask {
                     .header_read_timeout(HEADER_READ_TIMEOUT);
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(io, service);
-                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+                drive(Box::pin(conn).as_mut(), shutdown, |c| c.graceful_shutdown()).await;
             }
         }
     }
@@ -204,12 +208,14 @@ enum Protocol {
 }
 
 /// Runs `conn` to completion; at shutdown, asks it to finish gracefully first.
-async fn drive<C, E>(conn: C, mut shutdown: watch::Receiver<()>, graceful: fn(Pin<&mut C>))
-where
+async fn drive<C, E>(
+    mut conn: Pin<&mut C>,
+    mut shutdown: watch::Receiver<()>,
+    graceful: fn(Pin<&mut C>),
+) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
         _ = shutdown.changed() => {
