@@ -180,6 +180,11 @@ pub enum PathError {
     /// The decoded path is not UTF-8.
     #[error("path `{0}` is not valid utf-8 after decoding")]
     InvalidUtf8(String),
+    /// A dot segment carrying `;` parameters (`/..;/admin`): RFC 3986 makes it an
+    /// ordinary segment, but servlet containers drop the parameters and then resolve
+    /// it as `..`, so the application would serve another path than the one matched.
+    #[error("dot segment with `;` parameters in path `{0}`")]
+    DotSegmentParameters(String),
     /// The path does not start with `/` (and is not `*`).
     #[error("path `{0}` is not absolute")]
     NotAbsolute(String),

@@ -27,8 +27,24 @@ use super::error::PathError;
 ///
 /// An encoded slash or backslash (`%2F`, `%5C`), a raw backslash, NUL or any control
 /// character (raw or encoded), a malformed escape, a path whose fully decoded bytes
-/// are not UTF-8, or a path not starting with `/`.
+/// are not UTF-8, a path not starting with `/`, or a dot segment with `;` parameters
+/// (`/..;/admin`, `/.;x/`), which servlet containers resolve as `..` or `.`.
 pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
+    let normal = normalize_segments(path)?;
+    if normal.contains(';') || normal.contains("%3B") {
+        let dot_with_params = normal.split('/').any(|segment| {
+            let base = segment.split(';').next().unwrap_or_default();
+            let base = base.split("%3B").next().unwrap_or_default();
+            base.len() < segment.len() && matches!(base, "." | "..")
+        });
+        if dot_with_params {
+            return Err(PathError::DotSegmentParameters(path.to_owned()));
+        }
+    }
+    Ok(normal)
+}
+
+fn normalize_segments(path: &str) -> Result<Cow<'_, str>, PathError> {
     if path.is_empty() {
         return Ok(Cow::Borrowed("/"));
     }
@@ -284,6 +300,37 @@ mod tests {
             "relative",
         ] {
             assert!(normalize_path(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_with_parameters_are_refused_and_other_parameters_kept() {
+        for bad in [
+            "/..;/admin",
+            "/public/..;/admin",
+            "/public/..;jsessionid=1/admin",
+            "/.;x/admin",
+            "/%2e%2e;/admin",
+            "/.%2E;a=b/admin",
+            "/public/..%3B/admin",
+            "/public/..%3b/admin",
+            "/a/..;",
+        ] {
+            assert_eq!(
+                normalize_path(bad),
+                Err(PathError::DotSegmentParameters(bad.to_owned())),
+                "{bad}"
+            );
+        }
+        for (ok, normal) in [
+            ("/admin;jsessionid=1", "/admin;jsessionid=1"),
+            ("/a/b;v=1/c", "/a/b;v=1/c"),
+            ("/a/...;/b", "/a/...;/b"),
+            ("/a/;/b", "/a/;/b"),
+            ("/a/x..;/b", "/a/x..;/b"),
+            ("/a/./b;c", "/a/b;c"),
+        ] {
+            assert_eq!(normalize_path(ok).unwrap(), normal, "{ok}");
         }
     }
 

@@ -80,6 +80,12 @@ async fn no_spelling_of_admin_reaches_the_app() {
         "/admin%2",
         "/admin%zz",
         "/%252e%252e/admin%2F",
+        // Servlet containers drop `;` parameters, then resolve `..`: refused, not passed on.
+        "/..;/admin",
+        "/public/..;/admin",
+        "/public/..;x=1/admin",
+        "/public/%2e%2e;/admin",
+        "/public/..%3B/admin",
     ];
     for target in denied {
         let (status, body) = server.raw_http1(&get(target)).await;
@@ -112,7 +118,6 @@ async fn no_spelling_of_admin_reaches_the_app() {
         ("//public//y", "/public/y"),
         ("/%70ublic", "/public"),
         ("/Admin", "/Admin"),
-        ("/..;/admin", "/..;/admin"),
         ("/%2561dmin", "/%2561dmin"),
         ("/admi", "/admi"),
     ];
