@@ -35,7 +35,7 @@ use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::PeerIdentity;
-use crate::tls::MtlsAcceptor;
+use crate::tls::{MtlsAcceptor, MtlsStream};
 
 #[cfg(feature = "axum")]
 mod axum;
@@ -155,6 +155,18 @@ impl ConnTask {
             Some(b"http/1.1") => Protocol::Http1,
             _ => Protocol::Detect,
         };
+        if matches!(protocol, Protocol::Http1) {
+            // hyper's HTTP/1 connection allocates two 8 KiB buffers up front: build it
+            // when the first request bytes arrive, so that a peer holding connections
+            // it never uses costs a third of the memory.
+            let first = tokio::select! {
+                first = first_bytes(&stream) => first,
+                _ = self.shutdown.changed() => return,
+            };
+            if !first {
+                return;
+            }
+        }
         let service = TowerToHyperService::new(AddPeer {
             inner: service,
             peer,
@@ -196,6 +208,22 @@ impl ConnTask {
 /// a peer that completed its handshake cannot hold a connection by sending nothing,
 /// or a header a byte at a time. hyper's default, made explicit.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits until `stream` has request bytes to read (or the peer closed), for at most
+/// [`HEADER_READ_TIMEOUT`]; false when the peer sent nothing in that time.
+async fn first_bytes(stream: &MtlsStream) -> bool {
+    // Plaintext that rustls already decrypted (sent along with the client's Finished)
+    // will never make the socket readable again: don't wait for it.
+    if let MtlsStream::Tls(tls) = stream
+        && !tls.get_ref().1.wants_read()
+    {
+        return true;
+    }
+    matches!(
+        tokio::time::timeout(HEADER_READ_TIMEOUT, stream.tcp().readable()).await,
+        Ok(Ok(()))
+    )
+}
 
 /// The HTTP version of a connection. ALPN decides it for TLS peers (which keeps an
 /// idle connection smaller than hyper-util's auto-detecting server); plaintext peers
