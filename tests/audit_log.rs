@@ -205,3 +205,26 @@ async fn the_request_principal_is_logged() {
         lines[1]
     );
 }
+
+/// Rules that read differently on TCP are a WARN where TCP connections are decided
+/// (`ConnectionAuthorizer`), and only a DEBUG line for an HTTP-only policy.
+#[test]
+fn tcp_semantics_warnings_are_raised_where_tcp_is_decided() {
+    log_capture::start();
+    let policy = PolicyHandle::new(Policy::from_yaml(POLICY).unwrap());
+    let _layer = AuthorizeLayer::new(policy.clone());
+    let warn = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("WARN") && l.contains("never matches a TCP connection"))
+            .count()
+    };
+    let http_only = log_capture::text();
+    assert!(
+        http_only.contains("watch-exports") && http_only.contains("DEBUG"),
+        "{http_only}"
+    );
+    assert_eq!(warn(&http_only), 0, "{http_only}");
+    let _tcp = meshless::authorize::ConnectionAuthorizer::new(policy);
+    let with_tcp = log_capture::text();
+    assert_eq!(warn(&with_tcp), 1, "{with_tcp}");
+}

@@ -40,7 +40,13 @@ pub struct ConnectionAuthorizer {
 impl ConnectionAuthorizer {
     /// Authorizes against `policy`, re-checking open connections every 500 ms for a
     /// policy change.
+    ///
+    /// Logs, at WARN, the policy's rules that read differently on TCP connections (allow
+    /// rules that need HTTP fields never match; deny rules ignore them and deny more).
     pub fn new(policy: PolicyHandle) -> Self {
+        for w in &policy.load().tcp_warnings {
+            tracing::warn!(target: "meshless::policy", "{w}");
+        }
         Self {
             policy,
             metrics: Metrics::global().clone(),

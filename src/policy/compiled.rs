@@ -48,6 +48,8 @@ pub struct Policy {
     servers: Vec<Server>,
     not_found_name: Arc<str>,
     pub(crate) warnings: Vec<String>,
+    /// The part of `warnings` about TCP semantics.
+    pub(crate) tcp_warnings: Vec<String>,
     pub(crate) peer_authentication: Vec<PeerAuthentication>,
     pub(crate) request_authentication: Vec<RequestAuthentication>,
     generation: u64,
@@ -100,8 +102,10 @@ impl Policy {
                 routes: s.routes.clone(),
             })
             .collect();
+        // How rules read on TCP connections matters only where the policy decides TCP
+        // connections: `ConnectionAuthorizer` repeats these at WARN.
         for w in &warnings {
-            tracing::warn!(target: "meshless::policy", "{w}");
+            tracing::debug!(target: "meshless::policy", "{w}");
         }
         let flat = spec.rules.iter().map(Flat::new).collect();
         Ok(Self {
@@ -117,6 +121,7 @@ impl Policy {
             index,
             cluster,
             servers,
+            tcp_warnings: warnings.clone(),
             warnings,
             peer_authentication: Vec::new(),
             request_authentication: Vec::new(),
