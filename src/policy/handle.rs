@@ -128,19 +128,21 @@ impl PolicyHandle {
     pub fn reload_from(&self, path: impl AsRef<Path>) -> Result<(), Arc<PolicyError>> {
         let path = path.as_ref();
         match Policy::load(path) {
+            // The policy, the error and the metric are recorded before the counts move,
+            // so whoever sees a count also sees what it counted.
             Ok(policy) => {
                 self.store(policy);
-                self.state.ok.fetch_add(1, Ordering::Relaxed);
-                self.count_reload(true);
                 *self.lock_error() = None;
+                self.count_reload(true);
+                self.state.ok.fetch_add(1, Ordering::Release);
                 tracing::info!(target: "meshless::policy", path = %path.display(), "policy reloaded");
                 Ok(())
             }
             Err(e) => {
                 let e = Arc::new(e);
-                self.state.failed.fetch_add(1, Ordering::Relaxed);
-                self.count_reload(false);
                 *self.lock_error() = Some(e.clone());
+                self.count_reload(false);
+                self.state.failed.fetch_add(1, Ordering::Release);
                 tracing::warn!(target: "meshless::policy", error = %e, "policy reload rejected; keeping the last good policy");
                 Err(e)
             }
@@ -162,8 +164,8 @@ impl PolicyHandle {
     /// Reload successes and failures so far.
     pub fn reload_counts(&self) -> ReloadCounts {
         ReloadCounts {
-            succeeded: self.state.ok.load(Ordering::Relaxed),
-            failed: self.state.failed.load(Ordering::Relaxed),
+            succeeded: self.state.ok.load(Ordering::Acquire),
+            failed: self.state.failed.load(Ordering::Acquire),
         }
     }
 
