@@ -158,7 +158,7 @@ impl ConnTask {
         if matches!(protocol, Protocol::Http1) {
             // hyper's HTTP/1 connection allocates two 8 KiB buffers up front: build it
             // when the first request bytes arrive, so that a peer holding connections
-            // it never uses costs a third of the memory.
+            // it never uses costs about half the memory.
             let first = tokio::select! {
                 first = first_bytes(&stream) => first,
                 _ = self.shutdown.changed() => return,
