@@ -21,6 +21,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -51,10 +53,11 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// its handshake delays nobody (and is closed at the acceptor's handshake timeout).
 /// HTTP/1.1 or HTTP/2 is chosen by ALPN (detected from the first bytes for plaintext
 /// peers of a permissive acceptor); every request carries the connection's
-/// [`PeerIdentity`] in its extensions. An HTTP/1 client that sends no complete
-/// request head for 30 seconds (after connecting, or after its previous response)
-/// is disconnected, so an idle or byte-by-byte client cannot hold a connection. Accept errors (such as running
-/// out of file descriptors) are logged and retried with a backoff of up to one second.
+/// [`PeerIdentity`] in its extensions. An HTTP/1 connection (or a detected plaintext
+/// one) that starts no request for 30 to 60 seconds while none is in flight is closed,
+/// so a silent or byte-by-byte client cannot hold a connection; a long upload or a
+/// streamed response keeps its connection. Accept errors (such as running out of file
+/// descriptors) are logged and retried with a backoff of up to one second.
 ///
 /// # Errors
 /// None in practice: accept errors are retried, connection errors end only their
@@ -167,9 +170,11 @@ impl ConnTask {
                 return;
             }
         }
+        let activity = Arc::new(Activity::default());
         let service = TowerToHyperService::new(AddPeer {
             inner: service,
             peer,
+            activity: activity.clone(),
         });
         let io = TokioIo::new(stream);
         let shutdown = self.shutdown;
@@ -178,36 +183,119 @@ impl ConnTask {
                 let conn = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .serve_connection(io, service);
-                drive(Box::pin(conn).as_mut(), shutdown, |c| c.graceful_shutdown()).await;
+                drive(Box::pin(conn).as_mut(), shutdown, None, |c| {
+                    c.graceful_shutdown();
+                })
+                .await;
             }
             Protocol::Http1 => {
                 let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(io, service)
                     .with_upgrades();
                 tokio::pin!(conn);
-                drive(conn, shutdown, |c| c.graceful_shutdown()).await;
+                drive(conn, shutdown, Some(&activity), |c| c.graceful_shutdown()).await;
             }
             Protocol::Detect => {
                 let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT);
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(io, service);
-                drive(Box::pin(conn).as_mut(), shutdown, |c| c.graceful_shutdown()).await;
+                // HTTP/2 or not is known only later: the idle check applies to both.
+                drive(Box::pin(conn).as_mut(), shutdown, Some(&activity), |c| {
+                    c.graceful_shutdown();
+                })
+                .await;
             }
         }
     }
 }
 
-/// How long an HTTP/1 client has to send a request's head, counted from the end of
-/// the previous response (so it also closes keep-alive connections idle that long):
-/// a peer that completed its handshake cannot hold a connection by sending nothing,
-/// or a header a byte at a time. hyper's default, made explicit.
+/// How long an HTTP/1 connection may go without starting a request while none is in
+/// flight before it is closed: a peer that completed its handshake cannot hold a
+/// connection by sending nothing, or a header a byte at a time, and idle keep-alive
+/// connections are closed after 30–60 s. Checked once per period per connection
+/// (hyper's own header read timeout re-arms a timer on every request, which cost this
+/// server about 15 % of its keep-alive throughput).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Requests started and in flight on one connection, for the idle check.
+#[derive(Debug, Default)]
+struct Activity {
+    started: AtomicU64,
+    active: AtomicUsize,
+}
+
+/// Counts one request in flight until dropped: it rides in the response future, then
+/// in the response body, so a response still being streamed counts.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.started.fetch_add(1, Ordering::Relaxed);
+        activity.active.fetch_add(1, Ordering::Relaxed);
+        Self(activity.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response future, counted in flight while it lives.
+    struct Tracked<F> {
+        #[pin]
+        inner: F,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<F, B, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<TrackedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = std::task::ready!(this.inner.poll(cx))?;
+        let in_flight = this.in_flight.take();
+        Poll::Ready(Ok(response.map(|inner| TrackedBody {
+            inner,
+            _in_flight: in_flight,
+        })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body, its request counted in flight until hyper drops it.
+    struct TrackedBody<B> {
+        #[pin]
+        inner: B,
+        _in_flight: Option<InFlight>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// Waits until `stream` has request bytes to read (or the peer closed), for at most
 /// [`HEADER_READ_TIMEOUT`]; false when the peer sent nothing in that time.
@@ -235,17 +323,39 @@ enum Protocol {
     Detect,
 }
 
-/// Runs `conn` to completion; at shutdown, asks it to finish gracefully first.
+/// Runs `conn` to completion; at shutdown, asks it to finish gracefully first. With
+/// `idle`, drops it once a whole [`HEADER_READ_TIMEOUT`] went by with no request in
+/// flight and none started (a request head still arriving after that long is a slow
+/// client; hyper's graceful close would wait for it forever).
 async fn drive<C, E>(
     mut conn: Pin<&mut C>,
     mut shutdown: watch::Receiver<()>,
+    idle: Option<&Activity>,
     graceful: fn(Pin<&mut C>),
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    let idle_check = async {
+        let Some(activity) = idle else {
+            return std::future::pending().await;
+        };
+        let mut seen = activity.started.load(Ordering::Relaxed);
+        loop {
+            tokio::time::sleep(HEADER_READ_TIMEOUT).await;
+            let now = activity.started.load(Ordering::Relaxed);
+            if now == seen && activity.active.load(Ordering::Relaxed) == 0 {
+                return;
+            }
+            seen = now;
+        }
+    };
     let result = tokio::select! {
         result = conn.as_mut() => result,
+        () = idle_check => {
+            tracing::debug!(target: "meshless::server", "closing a connection idle for {HEADER_READ_TIMEOUT:?}");
+            return;
+        }
         _ = shutdown.changed() => {
             graceful(conn.as_mut());
             conn.await
@@ -261,23 +371,27 @@ async fn drive<C, E>(
 struct AddPeer<S> {
     inner: S,
     peer: PeerIdentity,
+    activity: Arc<Activity>,
 }
 
-impl<S, B> Service<Request<B>> for AddPeer<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AddPeer<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = S::Response;
+    type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Tracked<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         req.extensions_mut().insert(self.peer.clone());
-        self.inner.call(req)
+        Tracked {
+            in_flight: Some(InFlight::new(&self.activity)),
+            inner: self.inner.call(req),
+        }
     }
 }
 

@@ -114,7 +114,7 @@ async fn silent_after_handshake(server: &Server, head: &'static [u8]) -> Duratio
 }
 
 #[tokio::test]
-#[ignore = "slow: waits for the 30 s header read timeout; run by scripts/hardening.sh"]
+#[ignore = "slow: waits for the 30 s idle check; run by scripts/hardening.sh"]
 async fn hardening_silent_or_trickling_clients_after_the_handshake_are_closed() {
     let server = Arc::new(Server::start().await);
     // An endless header, one byte per 500 ms: 200 bytes would take 100 s.
@@ -139,7 +139,7 @@ async fn hardening_silent_or_trickling_clients_after_the_handshake_are_closed() 
         slowest = slowest.max(took);
     }
     println!(
-        "figure: 40 clients silent or trickling a header after the handshake all closed after {fastest:?}..{slowest:?} (header read timeout 30 s)"
+        "figure: 40 clients silent or trickling a header after the handshake all closed after {fastest:?}..{slowest:?} (idle check every 30 s)"
     );
     assert_eq!(server.rec.calls(), 5, "no slow request reached the app");
 }
@@ -459,4 +459,104 @@ async fn flood(protocol: &str) {
     child.kill().await.unwrap();
     assert_eq!(held, n, "{line}");
     server.assert_serves().await;
+}
+
+/// A body of `chunks` chunks of 1 KiB, one every `every`.
+struct SlowBody {
+    left: usize,
+    every: Duration,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl SlowBody {
+    fn new(chunks: usize, every: Duration) -> Self {
+        Self {
+            left: chunks,
+            every,
+            sleep: Box::pin(tokio::time::sleep(every)),
+        }
+    }
+}
+
+impl http_body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        self.left -= 1;
+        let next = tokio::time::Instant::now() + self.every;
+        self.sleep.as_mut().reset(next);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from(vec![
+            b'x';
+            1024
+        ])))))
+    }
+}
+
+#[tokio::test]
+#[ignore = "slow: a download and an upload of 70 s each; run by scripts/hardening.sh"]
+async fn hardening_long_requests_outlive_the_idle_check() {
+    let ca = TestCa::new("example.org").unwrap();
+    let acceptor = MtlsAcceptor::new(ca.tls_source(SERVER).unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // GET streams 7 chunks, one every 10 s; POST answers the length of the upload.
+    let service = tower::service_fn(|req: http::Request<hyper::body::Incoming>| async move {
+        use http_body_util::BodyExt;
+        let body = if req.method() == http::Method::POST {
+            let n = req.into_body().collect().await?.to_bytes().len();
+            http_body_util::Either::Left(http_body_util::Full::new(Bytes::from(n.to_string())))
+        } else {
+            http_body_util::Either::Right(SlowBody::new(7, Duration::from_secs(10)))
+        };
+        Ok::<_, hyper::Error>(http::Response::new(body))
+    });
+    tokio::spawn(meshless::serve(listener, acceptor, service));
+    let client: Client<_, SlowBody> = Client::builder(TokioExecutor::new())
+        .build(crate::support::connector(&ca, CLIENT).http1_only());
+    let url = format!("https://{addr}/");
+    let started = Instant::now();
+    let download = async {
+        let res = client
+            .request(
+                http::Request::get(&url)
+                    .body(SlowBody::new(0, Duration::ZERO))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        use http_body_util::BodyExt;
+        res.into_body().collect().await.unwrap().to_bytes().len()
+    };
+    let upload = async {
+        let res = client
+            .request(
+                http::Request::post(&url)
+                    .body(SlowBody::new(7, Duration::from_secs(10)))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        use http_body_util::BodyExt;
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    let (downloaded, uploaded) = timeout(Duration::from_secs(120), async {
+        tokio::join!(download, upload)
+    })
+    .await
+    .expect("the long requests did not finish");
+    println!(
+        "figure: a 70 s download and a 70 s upload over HTTP/1.1 completed in {:?} (idle check every 30 s)",
+        started.elapsed()
+    );
+    assert_eq!(downloaded, 7 * 1024);
+    assert_eq!(uploaded, (7 * 1024).to_string());
 }
