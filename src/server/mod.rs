@@ -53,10 +53,10 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// its handshake delays nobody (and is closed at the acceptor's handshake timeout).
 /// HTTP/1.1 or HTTP/2 is chosen by ALPN (detected from the first bytes for plaintext
 /// peers of a permissive acceptor); every request carries the connection's
-/// [`PeerIdentity`] in its extensions. An HTTP/1 connection (or a detected plaintext
-/// one) that starts no request for 30 to 60 seconds while none is in flight is closed,
-/// so a silent or byte-by-byte client cannot hold a connection; a long upload or a
-/// streamed response keeps its connection. Accept errors (such as running out of file
+/// [`PeerIdentity`] in its extensions. A connection that starts no request for 30 to
+/// 60 seconds while none is in flight is closed (HTTP/2 with a GOAWAY), so a silent or
+/// byte-by-byte client cannot hold a connection; a long upload or a streamed response
+/// keeps its connection. Accept errors (such as running out of file
 /// descriptors) are logged and retried with a backoff of up to one second.
 ///
 /// # Errors
@@ -183,9 +183,14 @@ impl ConnTask {
                 let conn = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .serve_connection(io, service);
-                drive(Box::pin(conn).as_mut(), shutdown, None, |c| {
-                    c.graceful_shutdown();
-                })
+                drive(
+                    Box::pin(conn).as_mut(),
+                    shutdown,
+                    OnIdle::Finish(&activity),
+                    |c| {
+                        c.graceful_shutdown();
+                    },
+                )
                 .await;
             }
             Protocol::Http1 => {
@@ -193,29 +198,37 @@ impl ConnTask {
                     .serve_connection(io, service)
                     .with_upgrades();
                 tokio::pin!(conn);
-                drive(conn, shutdown, Some(&activity), |c| c.graceful_shutdown()).await;
+                drive(conn, shutdown, OnIdle::Drop(&activity), |c| {
+                    c.graceful_shutdown();
+                })
+                .await;
             }
             Protocol::Detect => {
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(io, service);
                 // HTTP/2 or not is known only later: the idle check applies to both.
-                drive(Box::pin(conn).as_mut(), shutdown, Some(&activity), |c| {
-                    c.graceful_shutdown();
-                })
+                drive(
+                    Box::pin(conn).as_mut(),
+                    shutdown,
+                    OnIdle::Drop(&activity),
+                    |c| {
+                        c.graceful_shutdown();
+                    },
+                )
                 .await;
             }
         }
     }
 }
 
-/// How long an HTTP/1 connection may go without starting a request while none is in
-/// flight before it is closed: a peer that completed its handshake cannot hold a
-/// connection by sending nothing, or a header a byte at a time, and idle keep-alive
-/// connections are closed after 30–60 s. Checked once per period per connection
-/// (hyper's own header read timeout re-arms a timer on every request, which cost this
-/// server about 15 % of its keep-alive throughput).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may go without starting a request while none is in flight
+/// before it is closed (HTTP/2: sent GOAWAY). A peer that completed its handshake
+/// cannot hold a connection by sending nothing, or a header a byte at a time, and idle
+/// keep-alive connections are closed after 30–60 s. Checked once per period per
+/// connection: hyper's own header read timeout re-arms a timer on every request, which
+/// cost this server about 15 % of its keep-alive throughput.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Requests started and in flight on one connection, for the idle check.
 #[derive(Debug, Default)]
@@ -298,7 +311,7 @@ impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
 }
 
 /// Waits until `stream` has request bytes to read (or the peer closed), for at most
-/// [`HEADER_READ_TIMEOUT`]; false when the peer sent nothing in that time.
+/// [`IDLE_TIMEOUT`]; false when the peer sent nothing in that time.
 async fn first_bytes(stream: &MtlsStream) -> bool {
     // Plaintext that rustls already decrypted (sent along with the client's Finished)
     // will never make the socket readable again: don't wait for it.
@@ -308,7 +321,7 @@ async fn first_bytes(stream: &MtlsStream) -> bool {
         return true;
     }
     matches!(
-        tokio::time::timeout(HEADER_READ_TIMEOUT, stream.tcp().readable()).await,
+        tokio::time::timeout(IDLE_TIMEOUT, stream.tcp().readable()).await,
         Ok(Ok(()))
     )
 }
@@ -323,26 +336,35 @@ enum Protocol {
     Detect,
 }
 
-/// Runs `conn` to completion; at shutdown, asks it to finish gracefully first. With
-/// `idle`, drops it once a whole [`HEADER_READ_TIMEOUT`] went by with no request in
-/// flight and none started (a request head still arriving after that long is a slow
-/// client; hyper's graceful close would wait for it forever).
+/// What [`drive`] does with a connection that went a whole [`IDLE_TIMEOUT`]
+/// with no request in flight and none started.
+#[derive(Clone, Copy)]
+enum OnIdle<'a> {
+    /// Drop it. For HTTP/1 (and detected connections): a request head still arriving
+    /// after that long is a slow client, and hyper's graceful close would wait for a
+    /// first request forever.
+    Drop(&'a Activity),
+    /// Ask it to finish (HTTP/2 sends GOAWAY and closes once no stream is open), and
+    /// drop it if it has not within another period.
+    Finish(&'a Activity),
+}
+
+/// Runs `conn` to completion; at shutdown, asks it to finish gracefully first; when
+/// idle, as `on_idle` says.
 async fn drive<C, E>(
     mut conn: Pin<&mut C>,
     mut shutdown: watch::Receiver<()>,
-    idle: Option<&Activity>,
+    on_idle: OnIdle<'_>,
     graceful: fn(Pin<&mut C>),
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    let (OnIdle::Drop(activity) | OnIdle::Finish(activity)) = on_idle;
     let idle_check = async {
-        let Some(activity) = idle else {
-            return std::future::pending().await;
-        };
         let mut seen = activity.started.load(Ordering::Relaxed);
         loop {
-            tokio::time::sleep(HEADER_READ_TIMEOUT).await;
+            tokio::time::sleep(IDLE_TIMEOUT).await;
             let now = activity.started.load(Ordering::Relaxed);
             if now == seen && activity.active.load(Ordering::Relaxed) == 0 {
                 return;
@@ -353,8 +375,15 @@ async fn drive<C, E>(
     let result = tokio::select! {
         result = conn.as_mut() => result,
         () = idle_check => {
-            tracing::debug!(target: "meshless::server", "closing a connection idle for {HEADER_READ_TIMEOUT:?}");
-            return;
+            tracing::debug!(target: "meshless::server", "closing a connection idle for {IDLE_TIMEOUT:?}");
+            if let OnIdle::Drop(_) = on_idle {
+                return;
+            }
+            graceful(conn.as_mut());
+            match tokio::time::timeout(IDLE_TIMEOUT, conn.as_mut()).await {
+                Ok(result) => result,
+                Err(_) => return,
+            }
         }
         _ = shutdown.changed() => {
             graceful(conn.as_mut());

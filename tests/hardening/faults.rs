@@ -77,19 +77,20 @@ async fn slow_and_silent_clients_delay_nobody_and_are_closed_at_the_handshake_ti
     assert_eq!(server.rec.calls(), 5);
 }
 
-/// Completes the mTLS handshake as [`CLIENT`], then sends `head` one byte every
-/// 500 ms (nothing at all when empty) and waits, bounded, until the server closes.
-async fn silent_after_handshake(server: &Server, head: &'static [u8]) -> Duration {
-    let conn = timeout(
-        T,
-        server
-            .connector(CLIENT)
-            .http1_only()
-            .connect(server.url("/").parse().unwrap()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+/// Completes the mTLS handshake as [`CLIENT`] (ALPN `http/1.1`, or `h2`), then sends
+/// `head` one byte every 500 ms (nothing at all when empty) and waits, bounded, until
+/// the server closes.
+async fn silent_after_handshake(server: &Server, head: &'static [u8], h2: bool) -> Duration {
+    let connector = server.connector(CLIENT);
+    let connector = if h2 {
+        connector
+    } else {
+        connector.http1_only()
+    };
+    let conn = timeout(T, connector.connect(server.url("/").parse().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
     let (mut tls, _) = conn.into_inner();
     let start = Instant::now();
     let work = async {
@@ -107,7 +108,7 @@ async fn silent_after_handshake(server: &Server, head: &'static [u8]) -> Duratio
             }
         }
     };
-    timeout(Duration::from_secs(60), work)
+    timeout(Duration::from_secs(100), work)
         .await
         .expect("a client that never sent a request head was never closed");
     start.elapsed()
@@ -124,7 +125,37 @@ async fn hardening_silent_or_trickling_clients_after_the_handshake_are_closed() 
         let server = server.clone();
         let head: &'static [u8] = if i % 2 == 0 { b"" } else { TRICKLE };
         waiting.push(tokio::spawn(async move {
-            silent_after_handshake(&server, head).await
+            silent_after_handshake(&server, head, false).await
+        }));
+    }
+    // HTTP/2: peers that never send the connection preface, and peers that make one
+    // request and then stay idle (GOAWAY, then closed).
+    for _ in 0..5 {
+        let server = server.clone();
+        waiting.push(tokio::spawn(async move {
+            silent_after_handshake(&server, b"", true).await
+        }));
+    }
+    for _ in 0..5 {
+        let server = server.clone();
+        waiting.push(tokio::spawn(async move {
+            let mut send = crate::http_confusion::h2(&server).await;
+            // Idle from the end of its one request on.
+            let req = http::Request::get(server.url("/healthz"))
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            let res = timeout(T, send.send_request(req)).await.unwrap().unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            drop(res);
+            let start = Instant::now();
+            timeout(Duration::from_secs(100), async {
+                while !send.is_closed() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+            .await
+            .expect("an idle HTTP/2 connection was never closed");
+            start.elapsed()
         }));
     }
     // Well-behaved clients are served while they hang on.
@@ -139,9 +170,13 @@ async fn hardening_silent_or_trickling_clients_after_the_handshake_are_closed() 
         slowest = slowest.max(took);
     }
     println!(
-        "figure: 40 clients silent or trickling a header after the handshake all closed after {fastest:?}..{slowest:?} (idle check every 30 s)"
+        "figure: 40 HTTP/1.1 clients silent or trickling a header, 5 HTTP/2 clients without a preface and 5 idle after one request, all closed after {fastest:?}..{slowest:?} (idle check every 30 s)"
     );
-    assert_eq!(server.rec.calls(), 5, "no slow request reached the app");
+    assert_eq!(
+        server.rec.calls(),
+        10,
+        "only the well-behaved requests reached the app"
+    );
 }
 
 fn write_atomically(path: &std::path::Path, contents: &[u8]) {

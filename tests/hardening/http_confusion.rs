@@ -134,7 +134,7 @@ async fn no_spelling_of_admin_reaches_the_app() {
 }
 
 /// An HTTP/2 connection of CLIENT to `server`.
-async fn h2(server: &Server) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+pub(crate) async fn h2(server: &Server) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
     let conn = timeout(
         T,
         server
