@@ -207,7 +207,7 @@ impl ConnTask {
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(io, service);
-                // HTTP/2 or not is known only later: the idle check applies to both.
+                // Which version is known only later: drop when idle, as for HTTP/1.
                 drive(
                     Box::pin(conn).as_mut(),
                     shutdown,
