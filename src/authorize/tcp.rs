@@ -44,7 +44,7 @@ impl ConnectionAuthorizer {
     /// Logs, at WARN, the policy's rules that read differently on TCP connections (allow
     /// rules that need HTTP fields never match; deny rules ignore them and deny more).
     pub fn new(policy: PolicyHandle) -> Self {
-        for w in &policy.load().tcp_warnings {
+        for w in policy.load().tcp_warnings() {
             tracing::warn!(target: "meshless::policy", "{w}");
         }
         Self {

@@ -48,8 +48,9 @@ pub struct Policy {
     servers: Vec<Server>,
     not_found_name: Arc<str>,
     pub(crate) warnings: Vec<String>,
-    /// The part of `warnings` about TCP semantics.
-    pub(crate) tcp_warnings: Vec<String>,
+    /// How many of the first `warnings` are about TCP semantics (the rest are
+    /// appended by manifest import).
+    tcp_warning_count: usize,
     pub(crate) peer_authentication: Vec<PeerAuthentication>,
     pub(crate) request_authentication: Vec<RequestAuthentication>,
     generation: u64,
@@ -121,7 +122,7 @@ impl Policy {
             index,
             cluster,
             servers,
-            tcp_warnings: warnings.clone(),
+            tcp_warning_count: warnings.len(),
             warnings,
             peer_authentication: Vec::new(),
             request_authentication: Vec::new(),
@@ -144,6 +145,11 @@ impl Policy {
     /// deny more on TCP, manifest fields that cannot be enforced in-process.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The warnings about rules that read differently on TCP connections.
+    pub(crate) fn tcp_warnings(&self) -> &[String] {
+        &self.warnings[..self.tcp_warning_count]
     }
 
     /// The number of rules.
