@@ -248,9 +248,12 @@ async fn serve_http1<S, B>(
         // only once a tick finds it quiet.
         let busy = parked_at.is_some_and(|at| at.elapsed() < BUSY_GAP);
         activity.park.connection_built();
-        let mut conn = http1::Builder::new()
-            .serve_connection(TokioIo::new(io), service)
-            .with_upgrades();
+        // Boxed: a parked connection's task should not carry room for hyper's.
+        let mut conn = Box::new(
+            http1::Builder::new()
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades(),
+        );
         let run = std::future::poll_fn(|cx| match Pin::new(&mut conn).poll(cx) {
             Poll::Ready(result) => Poll::Ready(Some(result)),
             Poll::Pending if !busy && activity.parkable() => Poll::Ready(None),
@@ -263,14 +266,14 @@ async fn serve_http1<S, B>(
             // hyper's graceful close would wait for it forever: drop.
             () = &mut idle => return,
             _ = shutdown.changed() => {
-                Pin::new(&mut conn).graceful_shutdown();
+                Pin::new(&mut *conn).graceful_shutdown();
                 Some((&mut conn).await)
             }
         };
         match result {
             // Parkable, so not upgraded: an upgrade request is never parked.
             None => {
-                let Some(parts) = conn.into_parts() else {
+                let Some(parts) = (*conn).into_parts() else {
                     return;
                 };
                 io = parts.io.into_inner().parked(parts.read_buf);
