@@ -60,12 +60,13 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// [`PeerIdentity`] in its extensions. A connection that starts no request for 30 to
 /// 60 seconds while none is in flight is closed (HTTP/2 with a GOAWAY), so a silent or
 /// byte-by-byte client cannot hold a connection; a long upload or a streamed response
-/// keeps its connection. An idle HTTP/1.1 keep-alive connection holds only its TLS
-/// session: hyper's connection and its buffers are dropped between requests and rebuilt
-/// when the next one arrives (at once for a peer that is not busy, within about two
-/// seconds for one sending requests back to back), which makes it about 40 % smaller.
-/// Accept errors (such as running out of file
-/// descriptors) are logged and retried with a backoff of up to one second.
+/// keeps its connection. An idle HTTP/1.1 keep-alive connection (ALPN `http/1.1`) holds
+/// only its TLS session: hyper's connection and its buffers are dropped while no request
+/// is under way and rebuilt when the next one arrives. They are dropped as soon as a
+/// response is sent, or, for a peer sending requests back to back, once a check every
+/// second finds it quiet; an idle connection is about 40 % smaller. Accept errors (such
+/// as running out of file descriptors) are logged and retried with a backoff of up to
+/// one second.
 ///
 /// # Errors
 /// None in practice: accept errors are retried, connection errors end only their
@@ -210,8 +211,8 @@ impl ConnTask {
 
 /// Serves an HTTP/1.1 connection, parking it (see [`park`]) whenever it is idle between
 /// requests: hyper's connection, and its two 8 KiB buffers, exists only while the peer
-/// is using it (1,000 idle keep-alive connections through the reference proxy: 21.9 →
-/// 13.3 KiB each, BENCHMARKS.md).
+/// is using it (1,000 idle keep-alive connections through the reference proxy: about 22 →
+/// 13 KiB each, BENCHMARKS.md).
 async fn serve_http1<S, B>(
     stream: MtlsStream,
     mut service: TowerToHyperService<AddPeer<S>>,
@@ -248,12 +249,9 @@ async fn serve_http1<S, B>(
         // only once a tick finds it quiet.
         let busy = parked_at.is_some_and(|at| at.elapsed() < BUSY_GAP);
         activity.park.connection_built();
-        // Boxed: a parked connection's task should not carry room for hyper's.
-        let mut conn = Box::new(
-            http1::Builder::new()
-                .serve_connection(TokioIo::new(io), service)
-                .with_upgrades(),
-        );
+        let mut conn = http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
         let run = std::future::poll_fn(|cx| match Pin::new(&mut conn).poll(cx) {
             Poll::Ready(result) => Poll::Ready(Some(result)),
             Poll::Pending if !busy && activity.parkable() => Poll::Ready(None),
@@ -266,14 +264,14 @@ async fn serve_http1<S, B>(
             // hyper's graceful close would wait for it forever: drop.
             () = &mut idle => return,
             _ = shutdown.changed() => {
-                Pin::new(&mut *conn).graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
                 Some((&mut conn).await)
             }
         };
         match result {
             // Parkable, so not upgraded: an upgrade request is never parked.
             None => {
-                let Some(parts) = (*conn).into_parts() else {
+                let Some(parts) = conn.into_parts() else {
                     return;
                 };
                 io = parts.io.into_inner().parked(parts.read_buf);
