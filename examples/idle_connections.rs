@@ -1,12 +1,15 @@
 //! Memory per idle mTLS connection: the resident set size (RSS) a server process gains
 //! while holding N idle connections (default 1,000), for `meshless::serve` over
 //! `MtlsAcceptor` and for a bare tokio-rustls + `WebPkiClientVerifier` server running
-//! the same hyper-util auto connection, each in its own process.
+//! hyper-util's auto connection, each in its own process.
 //!
-//! `cargo run --release --features testing --example idle_connections -- 1000`
+//! `cargo run --release --features testing --example idle_connections -- 1000 [h2|http1]`
 //!
 //! Each server process starts a client process that opens N connections (full mTLS
-//! handshakes, ALPN h2), then both sit idle while the server reads its own VmRSS.
+//! handshakes), then both sit idle while the server reads its own VmRSS. `h2` (the
+//! default) offers ALPN h2 and sends nothing; `http1` offers ALPN http/1.1 and makes one
+//! keep-alive request on each connection before idling, as a pooled HTTP/1.1 client
+//! leaves its connections.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader, Write};
@@ -26,6 +29,7 @@ use meshless::tls::{
 };
 use rustls::RootCertStore;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 const SERVER_ID: &str = "spiffe://example.org/ns/shop/sa/server";
@@ -93,7 +97,7 @@ async fn start_meshless(source: TlsSource) -> SocketAddr {
     addr
 }
 
-async fn server(kind: &str, n: usize) {
+async fn server(kind: &str, n: usize, mode: &str) {
     let ca = TestCa::new("example.org").unwrap();
     let server = ca.issue(SERVER_ID).unwrap();
     let bundle = TrustBundle::new(ca.trust_domain().clone(), vec![ca.root().clone()]).unwrap();
@@ -118,6 +122,7 @@ async fn server(kind: &str, n: usize) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["client", &addr.to_string(), &n.to_string()])
         .arg(dir.path())
+        .arg(mode)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -138,22 +143,43 @@ async fn server(kind: &str, n: usize) {
     let _ = child.wait();
     let per_conn = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
     println!(
-        "{kind} rss_before_kib={before} rss_after_kib={after} connections={n} bytes_per_connection={per_conn:.0}"
+        "{kind} mode={mode} rss_before_kib={before} rss_after_kib={after} connections={n} bytes_per_connection={per_conn:.0}"
     );
 }
 
-async fn client(addr: SocketAddr, n: usize, dir: &Path) {
+async fn client(addr: SocketAddr, n: usize, dir: &Path, mode: &str) {
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
     let svid = Svid::from_pem(&read("client.pem"), &read("client.key")).unwrap();
     let td = svid.spiffe_id().trust_domain().clone();
     let bundle = TrustBundle::from_pem(td, &read("root.pem")).unwrap();
     let source = TlsSource::new(TlsMaterial::new(svid, bundle).unwrap());
-    let connector =
+    let mut connector =
         MtlsConnector::new(source, SERVER_ID.parse::<meshless::SpiffeId>().unwrap()).unwrap();
+    if mode == "http1" {
+        connector = connector.http1_only();
+    }
     let mut open = Vec::with_capacity(n);
     for _ in 0..n {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        open.push(connector.connect_stream(tcp, "localhost").await.unwrap());
+        let (mut tls, _) = connector
+            .connect_stream(tcp, "localhost")
+            .await
+            .unwrap()
+            .into_inner();
+        if mode == "http1" {
+            tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+                .await
+                .unwrap();
+            // The response ends with its two-byte body, "hi".
+            let mut response = Vec::new();
+            while !response.ends_with(b"\r\n\r\nhi") {
+                let mut buf = [0; 512];
+                let read = tls.read(&mut buf).await.unwrap();
+                assert!(read > 0, "connection closed before the response");
+                response.extend_from_slice(&buf[..read]);
+            }
+        }
+        open.push(tls);
     }
     println!("ready");
     std::io::stdout().flush().unwrap();
@@ -175,17 +201,20 @@ fn main() {
         .build()
         .unwrap();
     match args.first().map(String::as_str) {
-        Some("server") => rt.block_on(server(&args[1], args[2].parse().unwrap())),
+        Some("server") => rt.block_on(server(&args[1], args[2].parse().unwrap(), &args[3])),
         Some("client") => rt.block_on(client(
             args[1].parse().unwrap(),
             args[2].parse().unwrap(),
             Path::new(&args[3]),
+            &args[4],
         )),
         n => {
             let n = n.map_or(1000, |n| n.parse().expect("N connections"));
+            let mode = args.get(1).map_or("h2", String::as_str);
+            assert!(matches!(mode, "h2" | "http1"), "mode: h2 or http1");
             for kind in ["bare", "meshless"] {
                 let status = Command::new(std::env::current_exe().unwrap())
-                    .args(["server", kind, &n.to_string()])
+                    .args(["server", kind, &n.to_string(), mode])
                     .status()
                     .unwrap();
                 assert!(status.success());

@@ -176,6 +176,18 @@ impl ConnTask {
         let mut shutdown = self.shutdown;
         match protocol {
             Protocol::Http2 => {
+                // hyper's HTTP/2 server allocates its connection state (and sends its
+                // SETTINGS) at once: build it when the client's preface arrives, as
+                // hyper-util's detecting server does, so that connections that are
+                // never used stay small.
+                let arrived = tokio::select! {
+                    arrived = first_bytes(&stream) => arrived,
+                    () = idle_check(&activity) => false,
+                    _ = shutdown.changed() => false,
+                };
+                if !arrived {
+                    return;
+                }
                 let conn = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .serve_connection(TokioIo::new(stream), service);
