@@ -180,12 +180,7 @@ impl ConnTask {
                 // SETTINGS) at once: build it when the client's preface arrives, as
                 // hyper-util's detecting server does, so that connections that are
                 // never used stay small.
-                let arrived = tokio::select! {
-                    arrived = first_bytes(&stream) => arrived,
-                    () = idle_check(&activity) => false,
-                    _ = shutdown.changed() => false,
-                };
-                if !arrived {
+                if !first_bytes(&stream, pin!(idle_check(&activity)), &mut shutdown).await {
                     return;
                 }
                 let conn = http2::Builder::new(TokioExecutor::new())
@@ -244,17 +239,10 @@ async fn serve_http1<S, B>(
     let mut idle = pin!(idle_check(activity));
     let mut parked_at: Option<Instant> = None;
     loop {
-        if !io.has_unread() {
-            let arrived = tokio::select! {
-                arrived = first_bytes(io.stream()) => arrived,
-                () = &mut idle => false,
-                _ = shutdown.changed() => false,
-            };
-            if !arrived {
-                // Idle for a whole period, or shutting down: close politely.
-                let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
-                return;
-            }
+        if !io.has_unread() && !first_bytes(io.stream(), idle.as_mut(), shutdown).await {
+            // Idle for a whole period, or shutting down: close politely.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
+            return;
         }
         // A peer whose next request followed the last park closely is busy: rebuilding
         // after each of its requests would cost it throughput, so its connection parks
@@ -423,8 +411,12 @@ impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
 }
 
 /// Waits until `stream` has request bytes to read, or the peer closed; false on an
-/// error.
-async fn first_bytes(stream: &MtlsStream) -> bool {
+/// error, or when `idle` completes or shutdown begins first.
+async fn first_bytes(
+    stream: &MtlsStream,
+    idle: Pin<&mut impl Future<Output = ()>>,
+    shutdown: &mut watch::Receiver<()>,
+) -> bool {
     // Plaintext that rustls already decrypted (sent along with the client's Finished,
     // or after what hyper read) will never make the socket readable again: don't wait
     // for it.
@@ -433,7 +425,11 @@ async fn first_bytes(stream: &MtlsStream) -> bool {
     {
         return true;
     }
-    stream.tcp().readable().await.is_ok()
+    tokio::select! {
+        readable = stream.tcp().readable() => readable.is_ok(),
+        () = idle => false,
+        _ = shutdown.changed() => false,
+    }
 }
 
 /// The HTTP version of a connection. ALPN decides it for TLS peers (which keeps an
