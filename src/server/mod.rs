@@ -186,14 +186,10 @@ impl ConnTask {
                 let conn = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
                     .serve_connection(TokioIo::new(stream), service);
-                drive(
-                    Box::pin(conn).as_mut(),
-                    &mut shutdown,
-                    OnIdle::Finish(&activity),
-                    |c| {
-                        c.graceful_shutdown();
-                    },
-                )
+                let conn = Box::pin(conn);
+                drive(conn, &mut shutdown, &activity, OnIdle::Finish, |c| {
+                    c.graceful_shutdown();
+                })
                 .await;
             }
             Protocol::Http1 => serve_http1(stream, service, &activity, &mut shutdown).await,
@@ -202,14 +198,10 @@ impl ConnTask {
                 builder.http2().timer(TokioTimer::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 // Which version is known only later: drop when idle, as for HTTP/1.
-                drive(
-                    Box::pin(conn).as_mut(),
-                    &mut shutdown,
-                    OnIdle::Drop(&activity),
-                    |c| {
-                        c.graceful_shutdown();
-                    },
-                )
+                let conn = Box::pin(conn);
+                drive(conn, &mut shutdown, &activity, OnIdle::Drop, |c| {
+                    c.graceful_shutdown();
+                })
                 .await;
             }
         }
@@ -259,7 +251,8 @@ async fn serve_http1<S, B>(
         });
         let result = tokio::select! {
             result = run => result,
-            () = quiet_tick(activity), if busy => None,
+            // Busy: park once a tick finds it parkable with no request since the last.
+            () = quiet(activity, PARK_TICK, Activity::parkable), if busy => None,
             // A request head still arriving after a whole period is a slow client, and
             // hyper's graceful close would wait for it forever: drop.
             () = &mut idle => return,
@@ -294,20 +287,6 @@ const BUSY_GAP: Duration = Duration::from_millis(10);
 
 /// How often a busy HTTP/1 connection is checked for having gone quiet.
 const PARK_TICK: Duration = Duration::from_secs(1);
-
-/// Completes once a [`PARK_TICK`] finds the connection [parkable](Activity::parkable)
-/// with no request started since the tick before.
-async fn quiet_tick(activity: &Activity) {
-    let mut seen = activity.started.load(Ordering::Relaxed);
-    loop {
-        tokio::time::sleep(PARK_TICK).await;
-        let now = activity.started.load(Ordering::Relaxed);
-        if now == seen && activity.parkable() {
-            return;
-        }
-        seen = now;
-    }
-}
 
 /// How long a connection may go without starting a request while none is in flight
 /// before it is closed (HTTP/2: sent GOAWAY). A peer that completed its handshake
@@ -444,34 +423,34 @@ enum Protocol {
 
 /// What [`drive`] does with a connection that went a whole [`IDLE_TIMEOUT`]
 /// with no request in flight and none started.
-#[derive(Clone, Copy)]
-enum OnIdle<'a> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnIdle {
     /// Drop it. For detected connections (HTTP/1 or HTTP/2): a request head still
     /// arriving after that long is a slow client, and hyper's graceful close would wait
     /// for a first request forever.
-    Drop(&'a Activity),
+    Drop,
 
     /// Ask it to finish (HTTP/2 sends GOAWAY and closes once no stream is open), and
     /// drop it if it has not within another period.
-    Finish(&'a Activity),
+    Finish,
 }
 
 /// Runs `conn` to completion; at shutdown, asks it to finish gracefully first; when
 /// idle, as `on_idle` says.
 async fn drive<C, E>(
-    mut conn: Pin<&mut C>,
+    mut conn: Pin<Box<C>>,
     shutdown: &mut watch::Receiver<()>,
-    on_idle: OnIdle<'_>,
+    activity: &Activity,
+    on_idle: OnIdle,
     graceful: fn(Pin<&mut C>),
 ) where
     C: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let (OnIdle::Drop(activity) | OnIdle::Finish(activity)) = on_idle;
     let result = tokio::select! {
         result = conn.as_mut() => result,
         () = idle_check(activity) => {
-            if let OnIdle::Drop(_) = on_idle {
+            if on_idle == OnIdle::Drop {
                 return;
             }
             graceful(conn.as_mut());
@@ -493,12 +472,21 @@ async fn drive<C, E>(
 /// Completes once a whole [`IDLE_TIMEOUT`] passes with no request in flight and none
 /// started.
 async fn idle_check(activity: &Activity) {
+    quiet(activity, IDLE_TIMEOUT, |a| {
+        a.active.load(Ordering::Relaxed) == 0
+    })
+    .await;
+    tracing::debug!(target: "meshless::server", "closing a connection idle for {IDLE_TIMEOUT:?}");
+}
+
+/// Completes at the first check, one every `period`, that finds no request started
+/// since the check before and `settled(activity)`.
+async fn quiet(activity: &Activity, period: Duration, settled: fn(&Activity) -> bool) {
     let mut seen = activity.started.load(Ordering::Relaxed);
     loop {
-        tokio::time::sleep(IDLE_TIMEOUT).await;
+        tokio::time::sleep(period).await;
         let now = activity.started.load(Ordering::Relaxed);
-        if now == seen && activity.active.load(Ordering::Relaxed) == 0 {
-            tracing::debug!(target: "meshless::server", "closing a connection idle for {IDLE_TIMEOUT:?}");
+        if now == seen && settled(activity) {
             return;
         }
         seen = now;

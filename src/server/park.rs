@@ -37,10 +37,10 @@ use crate::tls::MtlsStream;
 /// Bytes were written (or offered) since the last successful flush.
 const WRITE_BUFFERED: u8 = 1;
 /// Shutdown of the stream has begun.
-const SHUTTING_DOWN: u8 = 1 << 2;
+const SHUTTING_DOWN: u8 = 1 << 1;
 /// The current hyper connection has dispatched no request yet, or its last request
 /// had a body or asked for an upgrade.
-const NOT_BETWEEN_REQUESTS: u8 = 1 << 3;
+const NOT_BETWEEN_REQUESTS: u8 = 1 << 2;
 
 /// What the I/O and the service saw of the current hyper connection, for
 /// [`Activity::parkable`].
