@@ -1,5 +1,5 @@
-//! Forwarding HTTP requests with a pooled hyper-util client: hop-by-hop headers
-//! stripped both ways, the target URI rewritten, 502 when the next hop fails.
+//! Forwarding HTTP requests to the next hop: hop-by-hop headers stripped both ways, the
+//! target URI rewritten, 502 when the next hop fails.
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -9,10 +9,11 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+
+use crate::app_pool::AppBody;
 
 /// What the proxy answers with: the next hop's body, or a short local error.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<AppBody, Full<Bytes>>;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), removed
 /// before forwarding. `te: trailers` survives: gRPC over HTTP/2 requires it.
@@ -28,6 +29,14 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 
 /// Removes hop-by-hop headers, including those that `Connection` names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over their few names is cheaper than hashing
+    // each of ours.
+    let hop = |name: &HeaderName| {
+        HOP_BY_HOP.contains(name) || name == header::TE || name == header::TRAILER
+    };
+    if !headers.keys().any(hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -84,10 +93,13 @@ pub fn retarget<B>(req: &mut Request<B>, scheme: Scheme, authority: &Authority, 
 
 /// Prepares the next hop's response for our client: hop-by-hop headers removed, the
 /// version set to the one the client spoke.
-pub fn relay(mut res: Response<Incoming>, client_version: Version) -> Response<ProxyBody> {
+pub fn relay<B: Into<AppBody>>(
+    mut res: Response<B>,
+    client_version: Version,
+) -> Response<ProxyBody> {
     strip_hop_by_hop(res.headers_mut());
     *res.version_mut() = client_version;
-    res.map(Either::Left)
+    res.map(|body| Either::Left(body.into()))
 }
 
 /// A local error response (`502 Bad Gateway`, ...), with a one-line body.

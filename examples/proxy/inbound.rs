@@ -5,7 +5,8 @@
 //!   agreed on) and attaches each connection's `PeerIdentity`; the library's
 //!   [`AuthorizeLayer`] decides every request, strips client-sent identity headers and
 //!   sets `l5d-client-id` / `x-forwarded-client-cert`; [`AppForward`] sends allowed
-//!   requests to the app over a pooled client in the app's protocol.
+//!   requests to the app in the app's protocol: HTTP/1.1 over the connections of an
+//!   [`Http1Pool`], h2 over hyper-util's client.
 //! - `tcp`: [`ConnectionAuthorizer`] decides once per connection, then bytes are copied
 //!   both ways until either side closes or a policy change no longer allows the peer.
 
@@ -29,6 +30,7 @@ use meshless::{MtlsAcceptor, PeerIdentity};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Layer;
 
+use crate::app_pool::{AppBody, Http1Pool};
 use crate::config::{AppProtocol, Inbound, Mode, Protocol};
 use crate::forward::{self, ProxyResult};
 use crate::shutdown::{Shutdown, Tracker};
@@ -73,7 +75,7 @@ pub struct AppForward(Arc<AppInner>);
 
 struct AppInner {
     authority: Authority,
-    http1: Client<HttpConnector, Incoming>,
+    http1: Http1Pool,
     h2: Client<HttpConnector, Incoming>,
     protocol: AppProtocol,
 }
@@ -83,9 +85,6 @@ impl AppForward {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let http1 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector.clone());
         let h2 = Client::builder(TokioExecutor::new())
             .http2_only(true)
             .build(connector);
@@ -93,13 +92,13 @@ impl AppForward {
             Authority::try_from(app.to_string()).expect("a socket address is an authority");
         Self(Arc::new(AppInner {
             authority,
-            http1,
+            http1: Http1Pool::new(app, Duration::from_secs(90), 1024),
             h2,
             protocol,
         }))
     }
 
-    fn call_app(&self, mut req: Request<Incoming>) -> impl Future<Output = ProxyResult> + use<> {
+    fn call_app(&self, mut req: Request<Incoming>) -> BoxFuture {
         let this = &*self.0;
         let client_version = req.version();
         let h2 = match this.protocol {
@@ -107,32 +106,47 @@ impl AppForward {
             AppProtocol::H2 => true,
             AppProtocol::Auto => client_version == Version::HTTP_2,
         };
-        let (client, version) = if h2 {
-            (this.h2.clone(), Version::HTTP_2)
-        } else {
+        let version = if h2 {
+            Version::HTTP_2
+        } else if client_version == Version::HTTP_10 {
             // HTTP/1.0 stays 1.0; HTTP/2 clients are spoken for in HTTP/1.1.
-            let v = if client_version == Version::HTTP_10 {
-                Version::HTTP_10
-            } else {
-                Version::HTTP_11
-            };
-            (this.http1.clone(), v)
+            Version::HTTP_10
+        } else {
+            Version::HTTP_11
         };
         forward::retarget(&mut req, Scheme::HTTP, &this.authority, version);
         let app = this.authority.clone();
-        async move {
-            match client.request(req).await {
-                Ok(res) => Ok(forward::relay(res, client_version)),
-                Err(err) => {
-                    tracing::warn!(
-                        target: "proxy::inbound",
-                        app = %app,
-                        error = %forward::error_chain(&err),
-                        "app request failed"
-                    );
-                    Ok(forward::local(StatusCode::BAD_GATEWAY, "bad gateway\n"))
-                }
-            }
+        if h2 {
+            let response = this.h2.request(req);
+            Box::pin(async move {
+                let res = response.await.map(|res| res.map(AppBody::from));
+                answer(res.map_err(Into::into), client_version, &app)
+            })
+        } else {
+            let pool = this.http1.clone();
+            Box::pin(async move { answer(pool.send(req).await, client_version, &app) })
+        }
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = ProxyResult> + Send>>;
+
+/// The app's response for the client, or a 502 (logged) when the app failed.
+fn answer(
+    res: Result<http::Response<AppBody>, Box<dyn std::error::Error + Send + Sync>>,
+    client_version: Version,
+    app: &Authority,
+) -> ProxyResult {
+    match res {
+        Ok(res) => Ok(forward::relay(res, client_version)),
+        Err(err) => {
+            tracing::warn!(
+                target: "proxy::inbound",
+                app = %app,
+                error = %forward::error_chain(&*err),
+                "app request failed"
+            );
+            Ok(forward::local(StatusCode::BAD_GATEWAY, "bad gateway\n"))
         }
     }
 }
@@ -140,14 +154,14 @@ impl AppForward {
 impl tower::Service<Request<Incoming>> for AppForward {
     type Response = http::Response<forward::ProxyBody>;
     type Error = std::convert::Infallible;
-    type Future = Pin<Box<dyn Future<Output = ProxyResult> + Send>>;
+    type Future = BoxFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        Box::pin(self.call_app(req))
+        self.call_app(req)
     }
 }
 

@@ -21,6 +21,7 @@
 //! `meshless::audit=debug` also logs allowed requests).
 
 mod admin;
+mod app_pool;
 mod config;
 mod forward;
 mod inbound;

@@ -1,6 +1,7 @@
 //! Identity headers: never trusted from the network, optionally set from the verified
 //! identity for the application behind the layer.
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::{Identity, PeerIdentity};
@@ -19,21 +20,34 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
 
 /// Sets `l5d-client-id` and `x-forwarded-client-cert` (`URI=<spiffe id>` or
 /// `DNS=<linkerd identity>`) from the verified identity; leaves them absent for an
-/// unauthenticated peer.
+/// unauthenticated peer. The values are built once per connection.
 pub(crate) fn set(headers: &mut HeaderMap, peer: &PeerIdentity) {
-    let Some(identity) = peer.identity() else {
-        return;
-    };
-    // Identities are validated ASCII without spaces or separators, so these never fail.
-    let Ok(id) = HeaderValue::from_str(identity.as_str()) else {
-        return;
-    };
-    let xfcc = match identity {
-        Identity::Spiffe(spiffe) => format!("URI={spiffe}"),
-        Identity::Linkerd(dns) => format!("DNS={dns}"),
-    };
-    headers.insert(L5D_CLIENT_ID, id);
-    if let Ok(xfcc) = HeaderValue::from_str(&xfcc) {
-        headers.insert(X_FORWARDED_CLIENT_CERT, xfcc);
+    let values = peer
+        .identity_headers()
+        .get_or_init(|| peer.identity().and_then(IdentityHeaders::new));
+    if let Some(values) = values {
+        headers.insert(L5D_CLIENT_ID, values.l5d_client_id.clone());
+        headers.insert(X_FORWARDED_CLIENT_CERT, values.xfcc.clone());
+    }
+}
+
+/// The identity header values for one peer.
+#[derive(Clone, Debug)]
+pub(crate) struct IdentityHeaders {
+    l5d_client_id: HeaderValue,
+    xfcc: HeaderValue,
+}
+
+impl IdentityHeaders {
+    fn new(identity: &Identity) -> Option<Self> {
+        let xfcc = match identity {
+            Identity::Spiffe(spiffe) => format!("URI={spiffe}"),
+            Identity::Linkerd(dns) => format!("DNS={dns}"),
+        };
+        // Identities are validated ASCII without spaces or separators, so these never fail.
+        Some(Self {
+            l5d_client_id: HeaderValue::from_str(identity.as_str()).ok()?,
+            xfcc: HeaderValue::from_maybe_shared(Bytes::from(xfcc)).ok()?,
+        })
     }
 }

@@ -17,6 +17,7 @@ mod body;
 mod deny;
 mod future;
 mod headers;
+pub(crate) use self::headers::IdentityHeaders;
 mod layer;
 mod tcp;
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
@@ -137,6 +137,9 @@ struct Inner {
     /// request and shared by every later one (checked against the policy's generation,
     /// so a reload is never bypassed). Crate-private; not part of equality.
     policy_cache: Arc<ArcSwapOption<crate::policy::PeerRules>>,
+    /// The identity headers for the application, built on the first request that sets
+    /// them. Crate-private; not part of equality.
+    identity_headers: OnceLock<Option<crate::authorize::IdentityHeaders>>,
 }
 
 impl PartialEq for PeerIdentity {
@@ -166,12 +169,17 @@ impl PeerIdentity {
                 remote_addr: None,
                 local_addr: None,
                 policy_cache: Arc::default(),
+                identity_headers: OnceLock::new(),
             }),
         }
     }
 
     pub(crate) fn policy_cache(&self) -> &ArcSwapOption<crate::policy::PeerRules> {
         &self.inner.policy_cache
+    }
+
+    pub(crate) fn identity_headers(&self) -> &OnceLock<Option<crate::authorize::IdentityHeaders>> {
+        &self.inner.identity_headers
     }
 
     /// Sets the peer's socket address.

@@ -3,6 +3,7 @@
 //! Every step is bounded in time, every child process is killed on drop, and
 //! everything listens on 127.0.0.1.
 
+mod app_pool;
 mod grpc;
 mod harness;
 mod http;
