@@ -4,7 +4,9 @@
 //! for each request, which waits until hyper is ready for the next request. Here the
 //! response body puts its connection back itself once it has been read to the end: no
 //! task per request, and a plain stack of idle connections instead of a map keyed by
-//! scheme and authority (there is one app per listener).
+//! scheme and authority (there is one app per listener). A connection the app closed
+//! while idle is skipped; a request that could not be written on a reused connection is
+//! retried on another; connections idle past the timeout are closed.
 //!
 //! Each connection is driven by a task of its own, as hyper-util does. (Driving it from
 //! the request's task instead, as an event-loop proxy does, saved the two trips between
@@ -15,7 +17,7 @@ use std::collections::VecDeque;
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -57,14 +59,25 @@ impl Http1Pool {
     pub fn new(addr: SocketAddr, idle_timeout: Duration, max_idle: usize) -> Self {
         let host = HeaderValue::from_str(&addr.to_string())
             .expect("a socket address is a valid header value");
-        Self(Arc::new(PoolInner {
+        let pool = Self(Arc::new(PoolInner {
             addr,
             host,
             idle: Mutex::new(VecDeque::new()),
             idle_timeout,
             max_idle,
             connect_timeout: Duration::from_secs(5),
-        }))
+        }));
+        // Closes connections idle past the timeout when no request comes to do it, and
+        // ends with the pool.
+        let weak = Arc::downgrade(&pool.0);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(idle_timeout / 2).await;
+                let Some(inner) = weak.upgrade() else { return };
+                drop(Self(inner).expire(Instant::now()));
+            }
+        });
+        pool
     }
 
     /// Sends `req` to the app, on an idle connection or a new one. The URI is reduced to
@@ -111,15 +124,23 @@ impl Http1Pool {
 
     fn checkin(&self, send: SendRequest<Incoming>) {
         let now = Instant::now();
+        let mut idle = self.expire(now);
+        if idle.len() >= self.0.max_idle {
+            idle.pop_front();
+        }
+        idle.push_back(Idle { send, since: now });
+    }
+
+    /// Drops (and so closes) the connections idle for longer than the timeout.
+    fn expire(&self, now: Instant) -> MutexGuard<'_, VecDeque<Idle>> {
         let mut idle = self.0.idle.lock().unwrap_or_else(|e| e.into_inner());
         while idle
             .front()
             .is_some_and(|oldest| now.duration_since(oldest.since) >= self.0.idle_timeout)
-            || idle.len() >= self.0.max_idle
         {
             idle.pop_front();
         }
-        idle.push_back(Idle { send, since: now });
+        idle
     }
 
     async fn connect(&self) -> Result<SendRequest<Incoming>, BoxError> {
