@@ -61,7 +61,7 @@ fn s(p: &std::path::Path) -> String {
 }
 
 #[tokio::test]
-async fn curl_with_a_client_svid_is_served_over_http2_and_http1() {
+async fn curl_with_a_client_svid_is_served_over_http2_http1_1_and_http1_0() {
     let ca = TestCa::new("example.org").unwrap();
     let addr = start(server_source(&ca)).await;
     let dir = tempfile::tempdir().unwrap();
@@ -97,6 +97,10 @@ async fn curl_with_a_client_svid_is_served_over_http2_and_http1() {
     let (ok, out, err) = run("curl", &base("--http1.1"), b"").await;
     assert!(ok, "curl failed: {err}");
     assert_eq!(out, format!("hello {CLIENT_ID} over HTTP/1.1"));
+    // curl --http1.0 offers ALPN `http/1.0` alone, which nginx accepts too.
+    let (ok, out, err) = run("curl", &base("--http1.0"), b"").await;
+    assert!(ok, "curl failed: {err}");
+    assert_eq!(out, format!("hello {CLIENT_ID} over HTTP/1.0"));
 }
 
 #[tokio::test]

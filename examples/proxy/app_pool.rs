@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
-use http::{Request, Response, Uri};
+use http::{Request, Response, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -72,7 +72,7 @@ impl Http1Pool {
         let weak = Arc::downgrade(&pool.0);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(idle_timeout / 2).await;
+                tokio::time::sleep((idle_timeout / 2).max(Duration::from_secs(1))).await;
                 let Some(inner) = weak.upgrade() else { return };
                 drop(Self(inner).expire(Instant::now()));
             }
@@ -84,6 +84,9 @@ impl Http1Pool {
     /// origin form, as a request to an origin server is written (RFC 9112 §3.2.1).
     pub async fn send(&self, mut req: Request<Incoming>) -> Result<Response<AppBody>, BoxError> {
         origin_form(&mut req);
+        // An HTTP/1.0 request asks the app to close the connection after answering,
+        // which it need not announce: such a connection is not reused.
+        let reuse = req.version() != Version::HTTP_10;
         if !req.headers().contains_key(header::HOST) {
             req.headers_mut().insert(header::HOST, self.0.host.clone());
         }
@@ -94,7 +97,7 @@ impl Http1Pool {
             };
             match send.try_send_request(req).await {
                 Ok(res) => {
-                    let pool = self.clone();
+                    let pool = reuse.then(|| self.clone());
                     return Ok(res.map(|body| AppBody::pooled(body, send, pool)));
                 }
                 Err(mut err) => match err.take_message() {
@@ -128,7 +131,9 @@ impl Http1Pool {
         if idle.len() >= self.0.max_idle {
             idle.pop_front();
         }
-        idle.push_back(Idle { send, since: now });
+        if self.0.max_idle > 0 {
+            idle.push_back(Idle { send, since: now });
+        }
     }
 
     /// Drops (and so closes) the connections idle for longer than the timeout.
@@ -176,11 +181,12 @@ fn origin_form<B>(req: &mut Request<B>) {
 /// and keep the connection).
 pub struct AppBody {
     body: Incoming,
-    pooled: Option<(SendRequest<Incoming>, Http1Pool)>,
+    /// The connection, and the pool to return it to (`None`: close it when done).
+    pooled: Option<(SendRequest<Incoming>, Option<Http1Pool>)>,
 }
 
 impl AppBody {
-    fn pooled(body: Incoming, send: SendRequest<Incoming>, pool: Http1Pool) -> Self {
+    fn pooled(body: Incoming, send: SendRequest<Incoming>, pool: Option<Http1Pool>) -> Self {
         let mut this = Self {
             body,
             pooled: Some((send, pool)),
@@ -195,7 +201,7 @@ impl AppBody {
     /// for another request on it (at once, nearly always; not while the request body is
     /// still being written, as when the app answered before reading it all).
     fn release(&mut self) {
-        if let Some((send, pool)) = self.pooled.take() {
+        if let Some((send, Some(pool))) = self.pooled.take() {
             if send.is_ready() {
                 pool.checkin(send);
             } else if !send.is_closed() {
@@ -228,8 +234,11 @@ impl Body for AppBody {
         let frame = Pin::new(&mut self.body).poll_frame(cx);
         match &frame {
             Poll::Ready(None) => self.release(),
-            // hyper's server stops at `is_end_stream`, without polling for the end.
-            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.release(),
+            // hyper's servers stop polling at `is_end_stream` and after trailers, without
+            // waiting for the end; hyper's client has finished reading the response by then.
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() || self.body.is_end_stream() => {
+                self.release();
+            }
             Poll::Ready(Some(Err(_))) => self.pooled = None,
             _ => {}
         }

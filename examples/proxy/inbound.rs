@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
-use http::{Request, StatusCode, Version};
+use http::{Method, Request, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -99,6 +99,11 @@ impl AppForward {
     }
 
     fn call_app(&self, mut req: Request<Incoming>) -> BoxFuture {
+        if req.method() == Method::CONNECT {
+            // No tunnels: the proxy forwards requests, and Upgrade is hop-by-hop here too.
+            let res = forward::local(StatusCode::NOT_IMPLEMENTED, "CONNECT is not supported\n");
+            return Box::pin(std::future::ready(Ok(res)));
+        }
         let this = &*self.0;
         let client_version = req.version();
         let h2 = match this.protocol {

@@ -164,7 +164,7 @@ impl ConnTask {
         };
         let protocol = match stream.alpn_protocol() {
             Some(b"h2") => Protocol::Http2,
-            Some(b"http/1.1") => Protocol::Http1,
+            Some(b"http/1.1" | b"http/1.0") => Protocol::Http1,
             _ => Protocol::Detect,
         };
         let activity = Arc::new(Activity::default());

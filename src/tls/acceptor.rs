@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::{MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_alpn, provider};
+use super::{MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_server_alpn, provider};
 use crate::svid::validate_leaf;
 use crate::{PeerIdentity, Unauthenticated};
 
@@ -100,7 +100,7 @@ impl MtlsAcceptorBuilder {
         self
     }
 
-    /// ALPN protocols, most preferred first (default `h2`, `http/1.1`).
+    /// ALPN protocols, most preferred first (default `h2`, `http/1.1`, `http/1.0`).
     pub fn alpn_protocols(mut self, protocols: Vec<Vec<u8>>) -> Self {
         self.alpn = protocols;
         self
@@ -174,7 +174,7 @@ impl MtlsAcceptor {
             timeout: Duration::from_secs(10),
             max_handshakes: 1024,
             max_intermediates: None,
-            alpn: default_alpn(),
+            alpn: default_server_alpn(),
         }
     }
 

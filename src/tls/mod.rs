@@ -73,9 +73,17 @@ pub fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
-/// ALPN protocols offered and accepted: HTTP/2 first, then HTTP/1.1.
+/// ALPN protocols a client offers: HTTP/2 first, then HTTP/1.1.
 pub(crate) fn default_alpn() -> Vec<Vec<u8>> {
     vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+}
+
+/// ALPN protocols a server accepts, in its order of preference: those a client offers,
+/// then HTTP/1.0, which clients such as `curl --http1.0` offer alone.
+pub(crate) fn default_server_alpn() -> Vec<Vec<u8>> {
+    let mut alpn = default_alpn();
+    alpn.push(b"http/1.0".to_vec());
+    alpn
 }
 
 #[cfg(all(test, feature = "testing"))]

@@ -14,8 +14,8 @@ use crate::http::inbound_config;
 
 /// A plain HTTP/1.1 app written against the socket, so that what it does with its
 /// connections is exactly what the test says: it answers `conn=N` naming the connection
-/// a request came on (`HEAD` with the length only, `/empty` with `204`), and with
-/// `close_idle` it closes each connection 50 ms after answering, without announcing it,
+/// a request came on (`HEAD` with the length only, `/empty` with `204`, `/trailers`
+/// chunked with a trailer), and with `close_idle` it closes each connection 50 ms after answering, without announcing it,
 /// as an app with a short keep-alive timeout does.
 async fn counting_app(close_idle: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -51,6 +51,12 @@ async fn serve_counting(mut tcp: TcpStream, id: usize, close_idle: bool) {
             format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len())
         } else if head.starts_with("GET /empty ") {
             "HTTP/1.1 204 No Content\r\n\r\n".to_owned()
+        } else if head.starts_with("GET /trailers ") {
+            format!(
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n\
+                 {:x}\r\n{body}\r\n0\r\nx-sum: 1\r\n\r\n",
+                body.len()
+            )
         } else {
             format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
@@ -86,8 +92,49 @@ async fn app_connections_are_reused_across_clients_and_empty_responses() {
     assert_eq!(code, 200, "{headers}");
     assert!(headers.contains("content-length: 7"), "{headers}");
     assert_eq!(get("/empty").await, (204, String::new()));
-    // After a body-less HEAD answer and a 204, the connection is still the pool's.
+    assert_eq!(get("/trailers").await, (200, "conn=1\n".to_owned()));
+    // After a body-less HEAD answer, a 204 and trailers, the connection is still the pool's.
     assert_eq!(get("/c").await, (200, "conn=1\n".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_1_0_requests_do_not_return_their_app_connection() {
+    let ws = Workspace::new();
+    let app = counting_app(false).await;
+    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
+    let _proxy = ws.start_proxy("proxy", &config, admin).await;
+    let mut http10 = vec!["--http1.0".to_owned()];
+    http10.extend(mtls_args(&ws, port, "/a", Some("client")));
+    assert_eq!(curl(&http10).await, (200, "conn=1\n".to_owned()));
+    // The app may close an HTTP/1.0 exchange's connection without saying so: not reused.
+    let args = mtls_args(&ws, port, "/b", Some("client"));
+    assert_eq!(curl(&args).await, (200, "conn=2\n".to_owned()));
+    assert_eq!(curl(&args).await, (200, "conn=2\n".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_is_not_tunnelled() {
+    let ws = Workspace::new();
+    let app = counting_app(false).await;
+    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
+    let _proxy = ws.start_proxy("proxy", &config, admin).await;
+    let connect = |target: Option<&str>| {
+        let mut args = vec!["--http1.1", "--request", "CONNECT"];
+        if let Some(target) = target {
+            args.extend(["--request-target", target]);
+        }
+        let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        args.extend(mtls_args(&ws, port, "/db", Some("client")));
+        async move { curl(&args).await }
+    };
+    // A tunnel request (authority form) has no path for the policy: 400.
+    assert_eq!(connect(Some("db.internal:5432")).await.0, 400);
+    // CONNECT with a path is authorized like any request, then refused by the proxy.
+    let (code, body) = connect(None).await;
+    assert_eq!((code, body.as_str()), (501, "CONNECT is not supported\n"));
+    // Nothing reached the app: the next request opens its first connection.
+    let args = mtls_args(&ws, port, "/a", Some("client"));
+    assert_eq!(curl(&args).await, (200, "conn=1\n".to_owned()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
