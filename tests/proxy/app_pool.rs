@@ -73,12 +73,18 @@ async fn serve_counting(mut tcp: TcpStream, id: usize, close_idle: bool) {
     }
 }
 
+/// The proxy in front of a fresh `counting_app`: (workspace, proxy, inbound port).
+async fn proxy_in_front(close_idle: bool) -> (Workspace, Proc, u16) {
+    let ws = Workspace::new();
+    let app = counting_app(close_idle).await;
+    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
+    let proxy = ws.start_proxy("proxy", &config, admin).await;
+    (ws, proxy, port)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_connections_are_reused_across_clients_and_empty_responses() {
-    let ws = Workspace::new();
-    let app = counting_app(false).await;
-    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
-    let _proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, _proxy, port) = proxy_in_front(false).await;
     let get = |path: &str| {
         let args = mtls_args(&ws, port, path, Some("client"));
         async move { curl(&args).await }
@@ -99,10 +105,7 @@ async fn app_connections_are_reused_across_clients_and_empty_responses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_1_0_requests_do_not_return_their_app_connection() {
-    let ws = Workspace::new();
-    let app = counting_app(false).await;
-    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
-    let _proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, _proxy, port) = proxy_in_front(false).await;
     let mut http10 = vec!["--http1.0".to_owned()];
     http10.extend(mtls_args(&ws, port, "/a", Some("client")));
     assert_eq!(curl(&http10).await, (200, "conn=1\n".to_owned()));
@@ -114,10 +117,7 @@ async fn http_1_0_requests_do_not_return_their_app_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_is_not_tunnelled() {
-    let ws = Workspace::new();
-    let app = counting_app(false).await;
-    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
-    let _proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, _proxy, port) = proxy_in_front(false).await;
     let connect = |target: Option<&str>| {
         let mut args = vec!["--http1.1", "--request", "CONNECT"];
         if let Some(target) = target {
@@ -139,10 +139,7 @@ async fn connect_is_not_tunnelled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_closing_idle_connections_fails_no_request() {
-    let ws = Workspace::new();
-    let app = counting_app(true).await;
-    let (config, port, admin) = inbound_config(&ws, app.port(), "strict", "");
-    let _proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, _proxy, port) = proxy_in_front(true).await;
     for n in 1..=4 {
         let got = curl(&mtls_args(&ws, port, "/x", Some("client"))).await;
         assert_eq!(got, (200, format!("conn={n}\n")));
