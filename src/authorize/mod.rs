@@ -17,9 +17,10 @@ mod body;
 mod deny;
 mod future;
 mod headers;
-pub(crate) use self::headers::IdentityHeaders;
 mod layer;
 mod tcp;
+
+pub(crate) use self::headers::IdentityHeaders;
 
 #[cfg(feature = "axum")]
 pub use self::axum::{Authorized, NotAuthorized, Peer};
