@@ -117,6 +117,21 @@ fn authorize(c: &mut Criterion) {
             )
         });
     }
+    // As the reference proxy runs it: `l5d-client-id` and `x-forwarded-client-cert` set
+    // on every allowed request (their values built once per connection).
+    let mut svc = AuthorizeLayer::new(PolicyHandle::new(policy(10)))
+        .forward_identity_headers()
+        .layer(bare);
+    let conn = peer(10);
+    let res = call(&mut svc, request(10, &conn)).unwrap();
+    assert_eq!(res.status(), 200, "the benchmarked request is allowed");
+    g.bench_function("layer_10_rules_allow_forward_identity", |b| {
+        b.iter_batched(
+            || request(10, &conn),
+            |req| black_box(call(&mut svc, req)),
+            BatchSize::SmallInput,
+        )
+    });
     let user = RequestPrincipal::new("https://idp.example.com", "alice");
     let claims = Claims::from_json(r#"{"groups": ["dev", "ops", "admin"]}"#).unwrap();
     let with_user = |n: usize, conn: &PeerIdentity| {
