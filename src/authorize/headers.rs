@@ -24,7 +24,7 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
 pub(crate) fn set(headers: &mut HeaderMap, peer: &PeerIdentity) {
     let values = peer
         .identity_headers()
-        .get_or_init(|| peer.identity().and_then(IdentityHeaders::new));
+        .get_or_init(|| peer.identity().and_then(IdentityHeaders::new).map(Box::new));
     if let Some(values) = values {
         headers.insert(L5D_CLIENT_ID, values.l5d_client_id.clone());
         headers.insert(X_FORWARDED_CLIENT_CERT, values.xfcc.clone());

@@ -138,8 +138,8 @@ struct Inner {
     /// so a reload is never bypassed). Crate-private; not part of equality.
     policy_cache: Arc<ArcSwapOption<crate::policy::PeerRules>>,
     /// The identity headers for the application, built on the first request that sets
-    /// them. Crate-private; not part of equality.
-    identity_headers: OnceLock<Option<crate::authorize::IdentityHeaders>>,
+    /// them (boxed: most connections never do). Crate-private; not part of equality.
+    identity_headers: OnceLock<Option<Box<crate::authorize::IdentityHeaders>>>,
 }
 
 impl PartialEq for PeerIdentity {
@@ -178,7 +178,9 @@ impl PeerIdentity {
         &self.inner.policy_cache
     }
 
-    pub(crate) fn identity_headers(&self) -> &OnceLock<Option<crate::authorize::IdentityHeaders>> {
+    pub(crate) fn identity_headers(
+        &self,
+    ) -> &OnceLock<Option<Box<crate::authorize::IdentityHeaders>>> {
         &self.inner.identity_headers
     }
 
