@@ -185,6 +185,12 @@ async fn response(conn: &mut Conn) -> (u16, Option<String>, String) {
     .expect("no response")
 }
 
+/// Sends `GET path` and expects the app's answer to it.
+async fn get(conn: &mut Conn, path: &str) {
+    send(conn, &format!("GET {path} HTTP/1.1\r\nhost: a\r\n\r\n")).await;
+    expect_body(conn, &format!("GET {path} 0")).await;
+}
+
 async fn expect_body(conn: &mut Conn, body: &str) {
     let (status, _, got) = response(conn).await;
     assert_eq!((status, got.as_str()), (200, body));
@@ -207,8 +213,7 @@ async fn pipelined_and_split_requests_between_parked_periods_are_each_answered_o
     let server = server().await;
     let mut conn = connect(&server).await;
 
-    send(&mut conn, "GET /one HTTP/1.1\r\nhost: a\r\n\r\n").await;
-    expect_body(&mut conn, "GET /one 0").await;
+    get(&mut conn, "/one").await;
     sleep(PAUSE).await;
 
     // Two requests in one write, then a third whose head arrives in pieces.
@@ -242,8 +247,7 @@ async fn pipelined_and_split_requests_between_parked_periods_are_each_answered_o
     .await;
     expect_body(&mut conn, "POST /seven 4").await;
     sleep(PAUSE).await;
-    send(&mut conn, "GET /eight HTTP/1.1\r\nhost: a\r\n\r\n").await;
-    expect_body(&mut conn, "GET /eight 0").await;
+    get(&mut conn, "/eight").await;
 
     let seen = server.seen.lock().unwrap().clone();
     let expected = [
@@ -264,16 +268,14 @@ async fn a_busy_connection_that_goes_quiet_parks_with_its_pipelined_bytes() {
     let server = server().await;
     let mut conn = connect(&server).await;
     for i in 0..20 {
-        send(&mut conn, &format!("GET /{i} HTTP/1.1\r\nhost: a\r\n\r\n")).await;
-        expect_body(&mut conn, &format!("GET /{i} 0")).await;
+        get(&mut conn, &format!("/{i}")).await;
     }
     send(&mut conn, "GET /last HTTP/1.1\r\nhost: a\r\n\r\nGET /pa").await;
     expect_body(&mut conn, "GET /last 0").await;
     sleep(QUIET).await;
     send(&mut conn, "rt HTTP/1.1\r\nhost: a\r\n\r\n").await;
     expect_body(&mut conn, "GET /part 0").await;
-    send(&mut conn, "GET /again HTTP/1.1\r\nhost: a\r\n\r\n").await;
-    expect_body(&mut conn, "GET /again 0").await;
+    get(&mut conn, "/again").await;
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 23, "{seen:?}");
     assert_eq!(seen[21..], ["GET /part", "GET /again"]);
@@ -283,8 +285,7 @@ async fn a_busy_connection_that_goes_quiet_parks_with_its_pipelined_bytes() {
 async fn a_body_the_service_did_not_read_is_never_taken_for_a_request() {
     let server = server().await;
     let mut conn = connect(&server).await;
-    send(&mut conn, "GET /first HTTP/1.1\r\nhost: a\r\n\r\n").await;
-    expect_body(&mut conn, "GET /first 0").await;
+    get(&mut conn, "/first").await;
     sleep(PAUSE).await;
 
     // The body, unread by the service, is itself a request; both of its parts arrive
@@ -331,8 +332,7 @@ async fn a_body_the_service_did_not_read_is_never_taken_for_a_request() {
 async fn an_upgrade_on_a_connection_that_parked_gets_the_raw_stream() {
     let server = server().await;
     let mut conn = connect(&server).await;
-    send(&mut conn, "GET /before HTTP/1.1\r\nhost: a\r\n\r\n").await;
-    expect_body(&mut conn, "GET /before 0").await;
+    get(&mut conn, "/before").await;
     sleep(PAUSE).await;
     send(
         &mut conn,
@@ -356,8 +356,7 @@ async fn an_upgrade_on_a_connection_that_parked_gets_the_raw_stream() {
 async fn connection_close_is_honoured_after_parking() {
     let server = server().await;
     let mut conn = connect(&server).await;
-    send(&mut conn, "GET /a HTTP/1.1\r\nhost: a\r\n\r\n").await;
-    expect_body(&mut conn, "GET /a 0").await;
+    get(&mut conn, "/a").await;
     sleep(PAUSE).await;
     send(
         &mut conn,
@@ -376,8 +375,7 @@ async fn graceful_shutdown_closes_parked_connections_and_returns() {
     let mut conns = Vec::new();
     for i in 0..3 {
         let mut conn = connect(&server).await;
-        send(&mut conn, &format!("GET /{i} HTTP/1.1\r\nhost: a\r\n\r\n")).await;
-        expect_body(&mut conn, &format!("GET /{i} 0")).await;
+        get(&mut conn, &format!("/{i}")).await;
         conns.push(conn);
     }
     sleep(PAUSE).await;
