@@ -345,6 +345,18 @@ fn jwt_svid_rules() {
     // EdDSA is not a JWT-SVID algorithm, even with an Ed25519 key in the bundle.
     let t = k.svid_ed.sign(&svid_claims("")).unwrap();
     assert_eq!(reason(&v, &t), TokenError::UnsupportedAlg("EdDSA".into()));
+    // `sub` must be a workload ID: the trust domain's own ID names no workload.
+    for sub in [
+        "spiffe://example.org",
+        "spiffe://example.org/",
+        "spiffe://example.org/a//b",
+    ] {
+        let t = k
+            .svid_ec
+            .sign(&svid_claims(&format!(r#""sub":"{sub}""#)))
+            .unwrap();
+        assert_eq!(reason(&v, &t), TokenError::InvalidClaim("sub"), "{sub}");
+    }
     // Another trust domain has no bundle here.
     let t = k
         .svid_ec
@@ -395,11 +407,19 @@ fn configuration_errors() {
         JwtVerifier::new([no_aud]).unwrap_err(),
         JwtConfigError::NoAudience(ISS.into())
     );
-    let svid_any = JwtIssuer::jwt_svid(TD.parse().unwrap(), keys()).allow_any_audience();
-    assert!(matches!(
-        JwtVerifier::new([svid_any]),
-        Err(JwtConfigError::NoAudience(_))
-    ));
+    // A JWT-SVID's audience is always checked: no audience, or any audience even
+    // alongside one, is refused.
+    let svid = || JwtIssuer::jwt_svid(TD.parse().unwrap(), keys());
+    for issuer in [
+        svid(),
+        svid().allow_any_audience(),
+        svid().audience(SVID_AUD).allow_any_audience(),
+    ] {
+        assert_eq!(
+            JwtVerifier::new([issuer]).unwrap_err(),
+            JwtConfigError::JwtSvidAudience(TD.into())
+        );
+    }
     let a = JwtIssuer::new(ISS, keys()).unwrap().audience("x");
     assert_eq!(
         JwtVerifier::new([a.clone(), a]).unwrap_err(),

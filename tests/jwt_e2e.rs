@@ -293,3 +293,115 @@ async fn istio_manifests_with_claims_through_the_full_stack() {
     let server = start(policy, JwtLayer::new(issuers).unwrap()).await;
     run_cases(&server, &key, &stranger).await;
 }
+
+/// A header name and its raw value bytes.
+type RawHeader = (&'static str, Vec<u8>);
+
+/// Sends `headers` (raw bytes, repeated names kept) from `peer`; returns the status,
+/// `WWW-Authenticate` and body.
+async fn send_raw(
+    server: &Server,
+    peer: &str,
+    headers: &[RawHeader],
+) -> (StatusCode, String, String) {
+    let expected: SpiffeId = SERVER.parse().unwrap();
+    let connector = MtlsConnector::new(server.ca.tls_source(peer).unwrap(), expected).unwrap();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let mut req =
+        http::Request::builder().uri(format!("https://127.0.0.1:{}/orders/1", server.port));
+    for (name, value) in headers {
+        let value = http::HeaderValue::from_bytes(value).unwrap();
+        req.headers_mut().unwrap().append(*name, value);
+    }
+    let res = timeout(T, client.request(req.body(Empty::new()).unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = res.status();
+    let www = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = timeout(T, res.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    (status, www, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A credential the JWT layer cannot read is refused with 401 over real mTLS, even
+/// where policy lets requests without a principal through: it never reaches the app
+/// unverified.
+#[tokio::test]
+async fn unreadable_credentials_are_refused_over_mtls() {
+    let (key, _) = keys();
+    let issuer = JwtIssuer::new(
+        ISS,
+        JwksSource::from_jwks(&TestJwtKey::jwks(&[&key])).unwrap(),
+    )
+    .unwrap()
+    .audience("orders")
+    .token_from_header("authorization", "Bearer ")
+    .unwrap()
+    .token_from_cookie("session")
+    .unwrap();
+    // The frontend may call without a token: policy would let these requests through.
+    let policy = Policy::from_yaml(
+        r#"
+default: deny
+rules:
+  - name: frontend
+    action: allow
+    from: [{identities: ["spiffe://example.org/ns/web/sa/frontend"]}]
+"#,
+    )
+    .unwrap();
+    let server = start(policy, JwtLayer::new([issuer]).unwrap()).await;
+    let good = token(&key, "alice", "");
+    let auth = |v: &str| ("authorization", v.as_bytes().to_vec());
+
+    // Control: no credential passes without a principal; a good token with a
+    // lowercase scheme is verified.
+    let (s, _, body) = send_raw(&server, FRONTEND, &[("cookie", b"theme=dark".to_vec())]).await;
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::OK, "principal=- authorization=false")
+    );
+    let (s, _, body) = send_raw(&server, FRONTEND, &[auth(&format!("bearer {good}"))]).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, format!("principal={ISS}/alice authorization=false"));
+
+    let cases: Vec<(&str, Vec<RawHeader>)> = vec![
+        ("basic", vec![auth("Basic dXNlcjpwYXNz")]),
+        ("scheme alone", vec![auth("Bearer")]),
+        ("two spaces", vec![auth(&format!("Bearer  {good}"))]),
+        ("no space", vec![auth(&format!("Bearer{good}"))]),
+        (
+            "two credentials",
+            vec![auth(&format!("Bearer {good}, Basic Zm9v"))],
+        ),
+        (
+            "second header",
+            vec![auth(&format!("Bearer {good}")), auth("Basic Zm9v")],
+        ),
+        (
+            "same token twice",
+            vec![
+                auth(&format!("Bearer {good}")),
+                auth(&format!("Bearer {good}")),
+            ],
+        ),
+        (
+            "non-ascii cookie",
+            vec![("cookie", b"theme=\xe9t\xe9; lang=fr".to_vec())],
+        ),
+    ];
+    for (name, headers) in cases {
+        let (s, www, body) = send_raw(&server, FRONTEND, &headers).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        assert!(www.contains(r#"error="invalid_token""#), "{name}: {www}");
+        assert_eq!(body, "", "{name}");
+    }
+}

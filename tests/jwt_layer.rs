@@ -155,17 +155,52 @@ async fn forward_original_token_keeps_the_header() {
 #[tokio::test]
 async fn no_token_passes_without_principal() {
     let h = Harness::new(default_layer());
-    let res = h
-        .send(request(&[("authorization", "Basic dXNlcjpwYXNz".into())]))
-        .await;
+    let res = h.send(request(&[("cookie", "theme=dark".into())])).await;
     assert_eq!(res.status(), StatusCode::OK);
     let seen = h.seen();
     assert!(seen.principal.is_none() && seen.claims.is_none());
-    assert_eq!(
-        seen.authorization,
-        ["Basic dXNlcjpwYXNz"],
-        "other schemes are untouched"
+    assert_eq!(seen.cookie.as_deref(), Some("theme=dark"));
+}
+
+#[tokio::test]
+async fn unreadable_credentials_get_401_and_never_reach_the_service() {
+    let with_cookie = idp_issuer()
+        .token_from_header("authorization", "Bearer ")
+        .unwrap()
+        .token_from_cookie("session")
+        .unwrap();
+    let h = Harness::new(JwtLayer::new([with_cookie, svid_issuer()]).unwrap());
+    let good = keys().ec.sign(&live_claims("")).unwrap();
+    let auth = |v: String| ("authorization", v);
+    let cases: Vec<Vec<(&str, String)>> = vec![
+        // Another scheme, or not exactly `Bearer <token>`.
+        vec![auth("Basic dXNlcjpwYXNz".into())],
+        vec![auth("Bearer".into())],
+        vec![auth(format!("Bearer  {good}"))],
+        vec![auth(format!("Bearer {good} "))],
+        vec![auth(format!("Bearer {good}, Basic Zm9v"))],
+        vec![auth(format!("Bearer{good}"))],
+        // A second Authorization header, whatever it holds.
+        vec![bearer(&good), auth("Basic Zm9v".into())],
+        vec![auth("Basic Zm9v".into()), bearer(&good)],
+        vec![bearer(&good), bearer(&good)],
+    ];
+    for headers in cases {
+        let res = h.send(request(&headers)).await;
+        assert_401(&res);
+    }
+    // A Cookie header that is not text, when a cookie is a token location.
+    let mut req = request(&[]);
+    req.headers_mut().insert(
+        "cookie",
+        http::HeaderValue::from_bytes(format!("session={good}; theme=\u{e9}").as_bytes()).unwrap(),
     );
+    assert_401(&h.send(req).await);
+    assert_eq!(h.calls(), 0);
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let res = h.send(request(&[auth(format!("bearer {good}"))])).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(h.seen().principal.is_some());
 }
 
 #[tokio::test]
@@ -220,6 +255,16 @@ async fn jwt_svid_through_the_layer() {
         p.spiffe_id().unwrap().as_str(),
         "spiffe://example.org/ns/frontend/sa/web"
     );
+    // The trust domain's own ID names no workload: refused, not passed on.
+    let before = h.calls();
+    let token = keys()
+        .svid_ec
+        .sign(&format!(
+            r#"{{"sub":"spiffe://{TD}","aud":"{SVID_AUD}","exp":{exp}}}"#
+        ))
+        .unwrap();
+    assert_401(&h.send(request(&[bearer(&token)])).await);
+    assert_eq!(h.calls(), before);
 }
 
 #[tokio::test]

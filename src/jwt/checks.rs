@@ -62,12 +62,15 @@ pub(super) fn check_times(
     Ok(())
 }
 
+/// `aud` must name a configured audience, unless the issuer accepts any (never a
+/// JWT-SVID issuer: see [`JwtIssuer::accepts_any_audience`]).
 pub(super) fn check_audience(
     payload: &Map<String, Value>,
     rule: &JwtIssuer,
 ) -> Result<(), TokenError> {
+    let any_audience = rule.accepts_any_audience();
     let auds: Vec<&str> = match payload.get("aud") {
-        None if rule.any_audience => return Ok(()),
+        None if any_audience => return Ok(()),
         None => return Err(TokenError::MissingClaim("aud")),
         Some(Value::String(a)) => vec![a.as_str()],
         Some(Value::Array(items)) => items
@@ -77,7 +80,7 @@ pub(super) fn check_audience(
             .ok_or(TokenError::InvalidClaim("aud"))?,
         Some(_) => return Err(TokenError::InvalidClaim("aud")),
     };
-    if rule.any_audience
+    if any_audience
         || auds
             .iter()
             .any(|a| rule.audiences.iter().any(|b| **b == **a))
@@ -85,4 +88,42 @@ pub(super) fn check_audience(
         return Ok(());
     }
     Err(TokenError::WrongAudience(auds.join(",")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::JwksSource;
+
+    fn payload(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn any_audience_is_never_honoured_for_jwt_svids() {
+        // `JwtVerifier::new` refuses this configuration; the check holds without it.
+        let keys = JwksSource::from_spiffe_bundle(r#"{"keys":[]}"#).unwrap();
+        let svid = JwtIssuer::jwt_svid("example.org".parse().unwrap(), keys)
+            .audience("a")
+            .allow_any_audience();
+        assert_eq!(
+            check_audience(&payload("{}"), &svid),
+            Err(TokenError::MissingClaim("aud"))
+        );
+        assert_eq!(
+            check_audience(&payload(r#"{"aud":"b"}"#), &svid),
+            Err(TokenError::WrongAudience("b".into()))
+        );
+        assert_eq!(
+            check_audience(&payload(r#"{"aud":["b","a"]}"#), &svid),
+            Ok(())
+        );
+        // An OIDC issuer may accept any audience.
+        let keys = JwksSource::from_jwks(r#"{"keys":[]}"#).unwrap();
+        let oidc = JwtIssuer::new("https://idp.test", keys)
+            .unwrap()
+            .allow_any_audience();
+        assert_eq!(check_audience(&payload("{}"), &oidc), Ok(()));
+        assert_eq!(check_audience(&payload(r#"{"aud":"b"}"#), &oidc), Ok(()));
+    }
 }

@@ -60,10 +60,16 @@ pub enum JwtConfigError {
     /// Two rules name the same issuer (or the same JWT-SVID trust domain).
     #[error("issuer `{0}` is configured twice")]
     DuplicateIssuer(String),
-    /// No audience was configured and `allow_any_audience` was not called (JWT-SVIDs
-    /// always need an audience).
+    /// No audience was configured and `allow_any_audience` was not called.
     #[error("issuer `{0}` accepts no audience: configure one, or call `allow_any_audience`")]
     NoAudience(String),
+    /// JWT-SVIDs of this trust domain were configured without an audience, or with
+    /// `allow_any_audience`: the JWT-SVID standard makes `aud` the token's scope, so it
+    /// is always required and checked.
+    #[error(
+        "JWT-SVIDs of `{0}` need an audience to check: configure one, and do not call `allow_any_audience`"
+    )]
+    JwtSvidAudience(String),
     /// A header name is not a valid HTTP header name.
     #[error("`{0}` is not a valid header name")]
     BadHeaderName(String),
@@ -89,6 +95,13 @@ pub enum TokenError {
     /// More than one token was presented (in one or several locations).
     #[error("more than one token presented")]
     MultipleTokens,
+    /// A configured token location holds a credential the layer cannot read: a value
+    /// of this header that is not the configured prefix followed by one token (for
+    /// `Authorization`, anything but exactly `Bearer <token>`, such as another
+    /// scheme), or a `Cookie` header that is not text. It is refused rather than
+    /// passed on unverified.
+    #[error("`{0}` holds a credential that is not a readable token")]
+    Unreadable(http::HeaderName),
     /// The token is longer than the layer accepts.
     #[error("token is {0} bytes long, more than the 32768 accepted")]
     TooLong(usize),

@@ -2,20 +2,23 @@
 
 use http::header::COOKIE;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
 use super::TokenError;
 use super::issuer::TokenLocation;
 
-/// What the request carries: no token, one token (found at the locations in the
-/// bitmask), or something that is a rejection on its own.
+/// What the request carries: no token, or one token (found at the locations in the
+/// bitmask).
 pub(crate) enum Found<'a> {
     None,
     One(&'a str, u64),
 }
 
-/// Looks for tokens at every configured location. Two different tokens, or a token
-/// location holding an empty or non-UTF-8 token, is a rejection.
+/// Looks for tokens at every configured location. Two different tokens, an empty
+/// token, or a location holding something that is not a token (a header value other
+/// than `<prefix><token>`, a `Cookie` header that is not text) is a rejection: what the
+/// layer cannot read is never passed on unverified. No credential at any location is
+/// [`Found::None`].
 pub(crate) fn find<'a>(
     headers: &'a HeaderMap,
     uri: &'a Uri,
@@ -41,8 +44,12 @@ pub(crate) fn find<'a>(
         match loc {
             TokenLocation::Header { name, prefix } => {
                 for value in headers.get_all(name) {
-                    if let Some(token) = header_token(value, prefix)? {
-                        record(token)?;
+                    match header_token(value, prefix) {
+                        Some(token) => record(token)?,
+                        // Read by another location of the same header (another
+                        // prefix): that location records it.
+                        None if read_elsewhere(locations, name, value) => {}
+                        None => return Err(TokenError::Unreadable(name.clone())),
                     }
                 }
             }
@@ -55,8 +62,9 @@ pub(crate) fn find<'a>(
             }
             TokenLocation::Cookie(name) => {
                 for value in headers.get_all(COOKIE) {
-                    // A Cookie header that is not text cannot hold our cookie.
-                    let Ok(text) = value.to_str() else { continue };
+                    // Our cookie may be in a header we cannot read: refuse it rather
+                    // than let the request through as if it had no token.
+                    let text = value.to_str().map_err(|_| TokenError::Unreadable(COOKIE))?;
                     for (k, v) in cookie_pairs(text) {
                         if k == &**name {
                             record(v)?;
@@ -72,22 +80,37 @@ pub(crate) fn find<'a>(
     })
 }
 
-/// The token in a header value, if the value starts with `prefix`.
-fn header_token<'a>(value: &'a HeaderValue, prefix: &str) -> Result<Option<&'a str>, TokenError> {
+/// The token in a header value that is exactly `prefix` (its letters matched
+/// case-insensitively, as RFC 9110 §11.1 makes auth schemes case-insensitive) followed
+/// by one RFC 6750 `b64token`. For the default `Bearer ` prefix that is
+/// `Bearer <token>` with one space; another scheme, no token, a second space, trailing
+/// whitespace or a list of credentials is not a token.
+fn header_token<'a>(value: &'a HeaderValue, prefix: &str) -> Option<&'a str> {
     let bytes = value.as_bytes();
-    // `Authorization: Bearer` with nothing after it is an empty token, not no token.
-    let scheme = prefix.trim_end().as_bytes();
-    if !scheme.is_empty() && bytes.trim_ascii().eq_ignore_ascii_case(scheme) {
-        return Ok(Some(""));
+    let (head, token) = bytes.split_at_checked(prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix.as_bytes()) || !is_b64token(token) {
+        return None;
     }
-    if bytes.len() < prefix.len() || !bytes[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-    {
-        return Ok(None);
-    }
-    let text = value
-        .to_str()
-        .map_err(|_| TokenError::Malformed("token is not visible ASCII"))?;
-    Ok(Some(text[prefix.len()..].trim()))
+    // A b64token is ASCII.
+    std::str::from_utf8(token).ok()
+}
+
+/// Whether another header location with this header name reads `value`.
+fn read_elsewhere(locations: &[TokenLocation], header: &HeaderName, value: &HeaderValue) -> bool {
+    locations.iter().any(|loc| {
+        matches!(loc, TokenLocation::Header { name, prefix }
+            if name == header && header_token(value, prefix).is_some())
+    })
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+/// A compact JWS is one.
+fn is_b64token(token: &[u8]) -> bool {
+    let end = token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);
+    end > 0
+        && token[..end]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 /// `name=value` pairs of a query string, raw (a JWT needs no percent-encoding; an
@@ -126,7 +149,7 @@ pub(crate) fn strip(
                 let kept: Vec<HeaderValue> = headers
                     .get_all(name)
                     .iter()
-                    .filter(|v| !matches!(header_token(v, prefix), Ok(Some(_))))
+                    .filter(|v| header_token(v, prefix).is_none())
                     .cloned()
                     .collect();
                 headers.remove(name);
@@ -207,16 +230,136 @@ mod tests {
         h
     }
 
+    fn unreadable(h: &HeaderMap, locs: &[TokenLocation]) -> Option<HeaderName> {
+        match find(h, &Uri::default(), locs) {
+            Err(TokenError::Unreadable(name)) => Some(name),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn finds_bearer_case_insensitively_and_ignores_other_schemes() {
-        let h = headers(&[("authorization", "bearer a.b.c")]);
+    fn finds_bearer_with_the_scheme_in_any_case() {
+        for value in ["Bearer a.b.c", "bearer a.b.c", "BEARER a.b.c"] {
+            let h = headers(&[("authorization", value)]);
+            assert!(
+                matches!(
+                    find(&h, &Uri::default(), &locs()),
+                    Ok(Found::One("a.b.c", 1))
+                ),
+                "{value:?}"
+            );
+        }
+        // Every b64token character, and trailing padding.
+        let h = headers(&[("authorization", "Bearer aZ09-._~+/b==")]);
         assert!(matches!(
             find(&h, &Uri::default(), &locs()),
+            Ok(Found::One("aZ09-._~+/b==", 1))
+        ));
+    }
+
+    #[test]
+    fn authorization_other_than_one_bearer_token_is_unreadable() {
+        for value in [
+            "Basic dXNlcjpwYXNz",
+            "Token a.b.c",
+            "Bearer",
+            "Bearer ",
+            "Bearer  ",
+            "Bearer  a.b.c",
+            "Bearer a.b.c ",
+            "Bearer\ta.b.c",
+            "Bearera.b.c",
+            " Bearer a.b.c",
+            "Bearer a.b c",
+            "Bearer a=b.c",
+            "Bearer =",
+            "Bearer a.b.c, Bearer d.e.f",
+            "Bearer a.b.c,d",
+            "Bearer \"a.b.c\"",
+            "",
+        ] {
+            let h = headers(&[("authorization", value)]);
+            assert_eq!(
+                unreadable(&h, &locs()),
+                Some(http::header::AUTHORIZATION),
+                "{value:?}"
+            );
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer a.b.\xc3\xa9").unwrap(),
+        );
+        assert_eq!(unreadable(&h, &locs()), Some(http::header::AUTHORIZATION));
+    }
+
+    #[test]
+    fn a_second_authorization_header_is_a_rejection_whatever_it_holds() {
+        for second in ["Basic Zm9v", "Bearer x.y.z", "Bearer a.b.c"] {
+            let h = headers(&[("authorization", "Bearer a.b.c"), ("authorization", second)]);
+            assert!(find(&h, &Uri::default(), &locs()).is_err(), "{second:?}");
+            let h = headers(&[("authorization", second), ("authorization", "Bearer a.b.c")]);
+            assert!(find(&h, &Uri::default(), &locs()).is_err(), "{second:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_is_unreadable_only_when_no_location_of_that_name_reads_it() {
+        let locs = vec![
+            TokenLocation::bearer(),
+            TokenLocation::Header {
+                name: http::header::AUTHORIZATION,
+                prefix: "JWT ".into(),
+            },
+        ];
+        let h = headers(&[("authorization", "JWT a.b.c")]);
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs),
+            Ok(Found::One("a.b.c", 2))
+        ));
+        let h = headers(&[("authorization", "Basic Zm9v")]);
+        assert_eq!(unreadable(&h, &locs), Some(http::header::AUTHORIZATION));
+        // A custom header with no prefix: the whole value is the token.
+        let locs = vec![TokenLocation::Header {
+            name: HeaderName::from_static("x-jwt"),
+            prefix: "".into(),
+        }];
+        let h = headers(&[("x-jwt", "a.b.c")]);
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs),
             Ok(Found::One("a.b.c", 1))
         ));
-        let h = headers(&[("authorization", "Basic dXNlcjpwYXNz")]);
+        let h = headers(&[("x-jwt", "Bearer a.b.c")]);
+        assert_eq!(
+            unreadable(&h, &locs),
+            Some(HeaderName::from_static("x-jwt"))
+        );
+    }
+
+    #[test]
+    fn a_cookie_header_that_is_not_text_is_unreadable_when_a_cookie_is_read() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_bytes(b"theme=\xff; session=a.b.c").unwrap(),
+        );
+        assert_eq!(unreadable(&h, &locs()), Some(COOKIE));
+        // Without a cookie location, the Cookie header is not looked at.
         assert!(matches!(
-            find(&h, &Uri::default(), &locs()),
+            find(&h, &Uri::default(), &[TokenLocation::bearer()]),
+            Ok(Found::None)
+        ));
+    }
+
+    #[test]
+    fn no_credential_anywhere_is_no_token() {
+        let h = headers(&[("cookie", "theme=dark"), ("x-other", "Basic Zm9v")]);
+        assert!(matches!(
+            find(&h, &"/p?q=1".parse().unwrap(), &locs()),
+            Ok(Found::None)
+        ));
+        assert!(matches!(
+            find(&HeaderMap::new(), &Uri::default(), &locs()),
             Ok(Found::None)
         ));
     }
@@ -262,17 +405,18 @@ mod tests {
     }
 
     #[test]
-    fn empty_bearer_is_a_rejection() {
-        for value in ["Bearer  ", "Bearer", "bearer "] {
-            let h = headers(&[("authorization", value)]);
-            assert!(
-                matches!(
-                    find(&h, &Uri::default(), &locs()),
-                    Err(TokenError::Malformed(_))
-                ),
-                "{value:?}"
-            );
-        }
+    fn empty_cookie_or_query_token_is_a_rejection() {
+        let h = headers(&[("cookie", "session=; theme=dark")]);
+        assert!(matches!(
+            find(&h, &Uri::default(), &locs()),
+            Err(TokenError::Malformed(_))
+        ));
+        let locs = vec![TokenLocation::Query("access_token".into())];
+        let uri: Uri = "/?access_token=".parse().unwrap();
+        assert!(matches!(
+            find(&HeaderMap::new(), &uri, &locs),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

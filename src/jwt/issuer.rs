@@ -53,8 +53,9 @@ pub(crate) enum IssuerKind {
 /// Where a token is read from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum TokenLocation {
-    /// A header; the value must start with `prefix` (matched case-insensitively, as
-    /// RFC 9110 makes auth schemes case-insensitive), the token is the rest.
+    /// A header; each of its values must be `prefix` (matched case-insensitively, as
+    /// RFC 9110 makes auth schemes case-insensitive) followed by one token, or it is
+    /// refused as unreadable.
     Header { name: HeaderName, prefix: Box<str> },
     /// A cookie of this name.
     Cookie(Box<str>),
@@ -87,9 +88,10 @@ impl JwtIssuer {
     /// JWT-SVIDs of `trust_domain`: tokens whose `sub` is a SPIFFE ID in that trust
     /// domain, verified against the `jwt-svid` keys of its bundle (see
     /// [`JwksSource::watch_spiffe_bundle_file`]). As the JWT-SVID standard requires,
-    /// `aud` and `exp` must be present, `typ` must be absent, `JWT` or `JOSE`, and the
-    /// algorithm must be RS, ES or PS (256/384/512). At least one audience must be
-    /// configured.
+    /// `sub` must be a workload ID (a SPIFFE ID with a path, not the trust domain's
+    /// own ID), `aud` and `exp` must be present, `typ` must be absent, `JWT` or `JOSE`,
+    /// and the algorithm must be RS, ES or PS (256/384/512). At least one audience must
+    /// be configured, and [`allow_any_audience`](Self::allow_any_audience) is refused.
     pub fn jwt_svid(trust_domain: TrustDomain, bundle: JwksSource) -> Self {
         Self::with_kind(IssuerKind::JwtSvid(trust_domain), bundle)
     }
@@ -120,7 +122,9 @@ impl JwtIssuer {
 
     /// Accepts tokens whatever their audience (Envoy's behaviour with no audiences).
     /// A token minted for another service is then accepted here too: prefer
-    /// [`audience`](Self::audience). Refused for JWT-SVIDs.
+    /// [`audience`](Self::audience). Refused for JWT-SVIDs, even alongside an
+    /// audience ([`JwtConfigError::JwtSvidAudience`]): a JWT-SVID's `aud` is always
+    /// required and checked.
     pub fn allow_any_audience(mut self) -> Self {
         self.any_audience = true;
         self
@@ -191,6 +195,11 @@ impl JwtIssuer {
             IssuerKind::Oidc(iss) => iss,
             IssuerKind::JwtSvid(td) => td.as_str(),
         }
+    }
+
+    /// Whether any audience is accepted: never for JWT-SVIDs, whatever was configured.
+    pub(crate) fn accepts_any_audience(&self) -> bool {
+        self.any_audience && matches!(self.kind, IssuerKind::Oidc(_))
     }
 
     /// The token locations in force (the default when none were configured).

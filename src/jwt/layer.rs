@@ -28,8 +28,16 @@ use super::{JwtConfigError, JwtIssuer, JwtRejection, JwtVerifier};
 ///   and an empty body; the inner service is not called. The reason goes to a tracing
 ///   event on target `meshless::audit` (fields `decision="unauthenticated"`,
 ///   `reason`, `issuer`), never to the client.
-/// - No token: the request goes on without a principal, and authorization policy
-///   decides (as in Istio: add a rule requiring `request_principals` to demand one).
+/// - So is a credential the layer cannot read at a configured token location, which
+///   is never passed on unverified: an `Authorization` value that is not exactly
+///   `Bearer <token>` (another scheme such as `Basic`, no token, two spaces, a list),
+///   a second `Authorization` header, a value of a custom token header without its
+///   prefix, or a `Cookie` header that is not text when a cookie is read. The scheme
+///   is matched case-insensitively (RFC 9110 §11.1); the token must be an RFC 6750
+///   `b64token`, which every JWT is.
+/// - No credential at any configured location: the request goes on without a
+///   principal, and authorization policy decides (as in Istio: add a rule requiring
+///   `request_principals` to demand one).
 ///
 /// ```
 /// use meshless::jwt::{JwksSource, JwtIssuer, JwtLayer};

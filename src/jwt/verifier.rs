@@ -26,10 +26,11 @@ pub const MAX_TOKEN_LEN: usize = 32 * 1024;
 /// subprotocols, message queues).
 ///
 /// A token is routed to exactly one issuer before any key is tried: to the JWT-SVID
-/// trust domain of its `sub` when that `sub` is a SPIFFE ID of a configured trust
-/// domain, else to the issuer named by its `iss`. Only that issuer's keys are used, and
-/// only keys whose type fits the token's `alg`; the algorithm is never chosen by the
-/// token alone (no `alg: none`, no HMAC against a public key).
+/// trust domain of its `sub` when that `sub` is `spiffe://<trust domain>…` for a
+/// configured trust domain (it must then be a workload ID of it, or the token is
+/// rejected), else to the issuer named by its `iss`. Only that issuer's keys are used,
+/// and only keys whose type fits the token's `alg`; the algorithm is never chosen by
+/// the token alone (no `alg: none`, no HMAC against a public key).
 pub struct JwtVerifier {
     rules: Vec<Rule>,
     by_issuer: HashMap<Box<str>, usize>,
@@ -109,8 +110,8 @@ impl JwtVerifier {
     ///
     /// # Errors
     /// [`JwtConfigError`] when there is no issuer, an issuer or trust domain appears
-    /// twice, an issuer accepts no audience, or more than 64 distinct token locations
-    /// are configured.
+    /// twice, an issuer accepts no audience, a JWT-SVID issuer has no audience or
+    /// allows any, or more than 64 distinct token locations are configured.
     pub fn new(issuers: impl IntoIterator<Item = JwtIssuer>) -> Result<Self, JwtConfigError> {
         let mut v = Self {
             rules: Vec::new(),
@@ -127,8 +128,13 @@ impl JwtVerifier {
             if map.insert(key, index).is_some() {
                 return Err(JwtConfigError::DuplicateIssuer(issuer.name().to_owned()));
             }
-            let svid = matches!(issuer.kind, IssuerKind::JwtSvid(_));
-            if issuer.audiences.is_empty() && (svid || !issuer.any_audience) {
+            // A JWT-SVID's audience is its scope: always required and checked.
+            if matches!(issuer.kind, IssuerKind::JwtSvid(_))
+                && (issuer.audiences.is_empty() || issuer.any_audience)
+            {
+                return Err(JwtConfigError::JwtSvidAudience(issuer.name().to_owned()));
+            }
+            if issuer.audiences.is_empty() && !issuer.any_audience {
                 return Err(JwtConfigError::NoAudience(issuer.name().to_owned()));
             }
             let mut location_mask = 0u64;
@@ -236,10 +242,10 @@ impl JwtVerifier {
         let payload: Map<String, Value> = serde_json::from_slice(&payload_bytes)
             .map_err(|_| TokenError::Malformed("payload is not a JSON object"))?;
 
-        let (index, svid) = self.route(&payload)?;
+        let index = self.route(&payload)?;
         *routed = Some(index);
         let rule = &self.rules[index].issuer;
-        if svid.is_some() {
+        if let IssuerKind::JwtSvid(_) = rule.kind {
             if let Some(typ) = header.typ.as_deref()
                 && typ != "JWT"
                 && typ != "JOSE"
@@ -291,8 +297,14 @@ impl JwtVerifier {
             return Err(claim_error(&payload, "sub"));
         };
         check_audience(&payload, rule)?;
-        let principal = match (svid, &rule.kind) {
-            (Some(id), _) => {
+        let principal = match &rule.kind {
+            IssuerKind::JwtSvid(td) => {
+                // A JWT-SVID names a workload: a valid SPIFFE ID of this trust domain
+                // with a path (`spiffe://td` alone is the trust domain, no workload).
+                let id = SpiffeId::parse(sub)
+                    .ok()
+                    .filter(|id| !id.is_trust_domain_id() && id.trust_domain() == td)
+                    .ok_or(TokenError::InvalidClaim("sub"))?;
                 let iss = match payload.get("iss") {
                     None => None,
                     Some(Value::String(iss)) => Some(iss.as_str()),
@@ -300,8 +312,7 @@ impl JwtVerifier {
                 };
                 RequestPrincipal::jwt_svid(id, iss)
             }
-            (None, IssuerKind::Oidc(iss)) => RequestPrincipal::new(iss, sub),
-            (None, IssuerKind::JwtSvid(_)) => return Err(TokenError::MissingClaim("sub")),
+            IssuerKind::Oidc(iss) => RequestPrincipal::new(iss, sub),
         };
         Ok(VerifiedToken {
             principal,
@@ -310,27 +321,30 @@ impl JwtVerifier {
         })
     }
 
-    /// The rule a token belongs to, and its SPIFFE ID when it is a JWT-SVID.
-    fn route(&self, payload: &Map<String, Value>) -> Result<(usize, Option<SpiffeId>), TokenError> {
-        let spiffe = match payload.get("sub") {
-            Some(Value::String(sub)) if sub.starts_with("spiffe://") => SpiffeId::parse(sub).ok(),
+    /// The rule a token belongs to: the JWT-SVID trust domain named by a `spiffe://`
+    /// `sub` when it is configured (whether or not the rest of `sub` is a valid
+    /// workload ID, which is checked once the signature verified), else the issuer of
+    /// its `iss`.
+    fn route(&self, payload: &Map<String, Value>) -> Result<usize, TokenError> {
+        let trust_domain = match payload.get("sub") {
+            Some(Value::String(sub)) => sub
+                .strip_prefix("spiffe://")
+                .map(|rest| rest.split_once('/').map_or(rest, |(td, _)| td)),
             _ => None,
         };
-        if let Some(id) = &spiffe
-            && let Some(&i) = self.by_trust_domain.get(id.trust_domain().as_str())
+        if let Some(td) = trust_domain
+            && let Some(&i) = self.by_trust_domain.get(td)
         {
-            return Ok((i, spiffe));
+            return Ok(i);
         }
         match payload.get("iss") {
             Some(Value::String(iss)) => match self.by_issuer.get(iss.as_str()) {
-                Some(&i) => Ok((i, None)),
+                Some(&i) => Ok(i),
                 None => Err(TokenError::UnknownIssuer(iss.clone())),
             },
             Some(_) => Err(TokenError::InvalidClaim("iss")),
-            None => match spiffe {
-                Some(id) => Err(TokenError::UnknownTrustDomain(
-                    id.trust_domain().as_str().to_owned(),
-                )),
+            None => match trust_domain {
+                Some(td) => Err(TokenError::UnknownTrustDomain(td.to_owned())),
                 None => Err(TokenError::MissingClaim("iss")),
             },
         }
@@ -349,5 +363,91 @@ pub(crate) fn unix_now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(_) => 0,
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::jwt::JwksSource;
+    use crate::testing::TestJwtKey;
+
+    const NOW: i64 = 1_800_000_000;
+    const AUD: &str = "spiffe://example.org/ns/backend/sa/api";
+
+    fn svid_verifier(key: &TestJwtKey) -> JwtVerifier {
+        let bundle = JwksSource::from_spiffe_bundle(&TestJwtKey::spiffe_bundle(&[key])).unwrap();
+        let svid = JwtIssuer::jwt_svid("example.org".parse().unwrap(), bundle).audience(AUD);
+        JwtVerifier::new([svid]).unwrap()
+    }
+
+    fn reason(v: &JwtVerifier, key: &TestJwtKey, claims: &str) -> Option<TokenError> {
+        let token = key.sign(claims).unwrap();
+        v.verify_at(&token, NOW).err().map(|r| r.reason().clone())
+    }
+
+    #[test]
+    fn jwt_svid_sub_must_be_a_workload_id_of_the_trust_domain() {
+        let key = TestJwtKey::generate("k", "ES256").unwrap();
+        let v = svid_verifier(&key);
+        let exp = NOW + 60;
+        let good = format!(r#"{{"sub":"spiffe://example.org/w","aud":"{AUD}","exp":{exp}}}"#);
+        assert_eq!(reason(&v, &key, &good), None);
+        for sub in [
+            "spiffe://example.org",
+            "spiffe://example.org/",
+            "spiffe://example.org/ns//w",
+            "spiffe://example.org/ns/../w",
+            "spiffe://example.org/w%41",
+            "spiffe://example.org/w?x=1",
+        ] {
+            let claims = format!(r#"{{"sub":"{sub}","aud":"{AUD}","exp":{exp}}}"#);
+            assert_eq!(
+                reason(&v, &key, &claims),
+                Some(TokenError::InvalidClaim("sub")),
+                "{sub}"
+            );
+        }
+    }
+
+    #[test]
+    fn jwt_svid_audience_is_required_and_checked() {
+        let key = TestJwtKey::generate("k", "ES256").unwrap();
+        let v = svid_verifier(&key);
+        let sub = "spiffe://example.org/w";
+        let exp = NOW + 60;
+        for (aud, expected) in [
+            ("", TokenError::MissingClaim("aud")),
+            (r#","aud":[]"#, TokenError::WrongAudience(String::new())),
+            (
+                r#","aud":"other""#,
+                TokenError::WrongAudience("other".into()),
+            ),
+            (r#","aud":7"#, TokenError::InvalidClaim("aud")),
+        ] {
+            let claims = format!(r#"{{"sub":"{sub}","exp":{exp}{aud}}}"#);
+            assert_eq!(reason(&v, &key, &claims), Some(expected), "{aud}");
+        }
+    }
+
+    #[test]
+    fn jwt_svid_issuers_refuse_any_audience_even_with_an_audience() {
+        let bundle = || JwksSource::from_spiffe_bundle(r#"{"keys":[]}"#).unwrap();
+        let td = || "example.org".parse().unwrap();
+        for issuer in [
+            JwtIssuer::jwt_svid(td(), bundle()),
+            JwtIssuer::jwt_svid(td(), bundle()).allow_any_audience(),
+            JwtIssuer::jwt_svid(td(), bundle())
+                .audience(AUD)
+                .allow_any_audience(),
+            JwtIssuer::jwt_svid(td(), bundle())
+                .allow_any_audience()
+                .audience(AUD),
+        ] {
+            assert_eq!(
+                JwtVerifier::new([issuer]).unwrap_err(),
+                JwtConfigError::JwtSvidAudience("example.org".into())
+            );
+        }
     }
 }
