@@ -24,6 +24,6 @@ pub use jwt::{Claims, ClaimsError, RequestPrincipal};
 #[cfg(feature = "jwt")]
 pub use jwt::{JwtIssuer, JwtLayer};
 #[cfg(feature = "axum")]
-pub use server::{MissingPeerIdentity, MtlsListener};
+pub use server::{BoundedStream, MissingPeerIdentity, MtlsListener, MtlsListenerBuilder};
 pub use server::{serve, serve_with_graceful_shutdown};
 pub use tls::{MtlsAcceptor, MtlsConnector, TlsError};

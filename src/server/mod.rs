@@ -42,10 +42,14 @@ use crate::tls::{MtlsAcceptor, MtlsStream};
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "axum")]
+mod bounded;
 mod park;
 
 #[cfg(feature = "axum")]
-pub use self::axum::{MissingPeerIdentity, MtlsListener};
+pub use self::axum::{MissingPeerIdentity, MtlsListener, MtlsListenerBuilder};
+#[cfg(feature = "axum")]
+pub use self::bounded::BoundedStream;
 use self::park::{ParkIo, ParkState};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
