@@ -87,7 +87,10 @@ fn rule(i: usize, namespaces: usize) -> (String, String, &'static str, String) {
 fn policy_json(n: usize) -> String {
     let namespaces = (n / 10).max(1);
     let rules: Vec<String> = (0..n).map(|i| rule(i, namespaces).0).collect();
-    format!(r#"{{"default":"deny","rules":[{}]}}"#, rules.join(","))
+    format!(
+        r#"{{"default":"deny","local_trust_domains":["example.org"],"rules":[{}]}}"#,
+        rules.join(",")
+    )
 }
 
 /// 1,000 requests: half allowed by a random rule, half matching nothing.

@@ -67,12 +67,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let ca = TestCa::new("example.org")?;
     let server_id = "spiffe://example.org/ns/shop/sa/orders";
 
-    // 2. The service: axum routes, wrapped by the authorization layer.
+    // 2. The service: axum routes, and the authorization layer wrapped around the
+    //    whole router, so that every request is decided before routing (unrouted
+    //    paths and fallbacks too). The layer refuses any path that is not already in
+    //    normal form (`/orders/../admin`, `/%2e%2e/`, `//`) instead of rewriting it,
+    //    so the path it decides on is the path the router reads.
     let policy = PolicyHandle::new(Policy::from_yaml(POLICY)?);
-    let app = Router::new()
+    let router = Router::new()
         .route("/orders", get(orders))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .layer(AuthorizeLayer::new(policy));
+        .route("/healthz", get(|| async { "ok\n" }));
+    let app = tower::ServiceBuilder::new()
+        .layer(AuthorizeLayer::new(policy))
+        .service(router);
 
     // 3. Mutual TLS on loopback. Permissive mode also accepts plaintext, as
     //    unauthenticated peers, so that the policy (not the transport) judges them.
@@ -92,7 +98,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         ca.tls_source("spiffe://example.org/ns/web/sa/frontend")?,
         expect.clone(),
     )?;
-    call("frontend (allowed)", frontend, &url("https", "/orders")).await;
+    call(
+        "frontend (allowed)",
+        frontend.clone(),
+        &url("https", "/orders"),
+    )
+    .await;
+    call(
+        "frontend with a dot segment (refused: not in normal form)",
+        frontend,
+        &url("https", "/healthz/../orders"),
+    )
+    .await;
 
     let batch = MtlsConnector::new(
         ca.tls_source("spiffe://example.org/ns/batch/sa/report")?,

@@ -49,6 +49,7 @@ fn peer(id: &str) -> PeerIdentity {
 
 const POLICY: &str = r#"
 default: deny
+local_trust_domains: [example.org]
 rules:
   - name: web-reads
     action: allow
@@ -64,7 +65,7 @@ async fn denials_and_allowed_requests_are_logged_with_stable_fields() {
         POLICY,
         AuditConfig::default(),
         &[
-            (peer("spiffe://example.org/ns/web/sa/a"), "/orders/../items"),
+            (peer("spiffe://example.org/ns/web/sa/a"), "/%69tems"),
             (peer("spiffe://example.org/ns/ops/sa/b"), "/items"),
             (
                 PeerIdentity::unauthenticated(Unauthenticated::Plaintext),

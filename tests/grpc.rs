@@ -35,6 +35,7 @@ const SERVER: &str = "spiffe://example.org/ns/greet/sa/greeter";
 const METHOD: &str = "/greet.Greeter/SayHello";
 const POLICY: &str = r#"
 default: deny
+local_trust_domains: [example.org]
 rules:
   - name: web-may-greet
     action: allow

@@ -43,7 +43,13 @@ const PRINCIPALS: &[&str] = &[
     "https://other/bob",
 ];
 const SA: &[&str] = &["a/x", "b/*", "*", "a/y"];
-const TD: &[&str] = &["td", "other", "cluster.local"];
+const TD: &[&str] = &[
+    "td",
+    "other",
+    "cluster.local",
+    "spiffe://td",
+    "spiffe://other/",
+];
 const NETS: &[&str] = &[
     "10.0.0.0/8",
     "10.1.0.0/16",
@@ -98,12 +104,34 @@ fn operation(c: &mut Choices<'_>) -> Value {
     Value::Object(m)
 }
 
+/// Whose namespaces and service accounts entries without `trust_domains` read: the
+/// policy's own trust domains, Istio's any, or none (then each such entry names
+/// `trust_domains`, or the policy would not load).
+const SCOPES: &[&str] = &[
+    r#"{"local_trust_domains": ["td"]}"#,
+    r#"{"local_trust_domains": ["td", "cluster.local"]}"#,
+    r#"{"local_trust_domains": ["spiffe://other"]}"#,
+    r#"{"namespaces_in_any_trust_domain": true}"#,
+    r#"{}"#,
+];
+
 fn policy(c: &mut Choices<'_>) -> Value {
+    let scope: Value = serde_json::from_str(c.pick(SCOPES)).unwrap();
+    let scoped = scope.as_object().is_some_and(|m| !m.is_empty());
     let mut rules = Vec::new();
     for i in 0..c.n(12) {
         let mut r = json!({"name": format!("r{i}"), "action": c.pick(&["allow", "deny", "audit", "allow"])});
         if c.n(3) > 0 {
-            r["from"] = Value::Array((0..1 + c.n(2)).map(|_| source(c)).collect());
+            let mut from: Vec<Value> = (0..1 + c.n(2)).map(|_| source(c)).collect();
+            for s in from.iter_mut().filter(|_| !scoped) {
+                let kube = ["namespaces", "service_accounts"]
+                    .iter()
+                    .any(|f| s.get(*f).is_some() || s.get(format!("not_{f}")).is_some());
+                if kube && s.get("trust_domains").is_none() {
+                    s["trust_domains"] = c.list(TD);
+                }
+            }
+            r["from"] = Value::Array(from);
         }
         if c.n(3) > 0 {
             r["to"] = Value::Array((0..1 + c.n(2)).map(|_| operation(c)).collect());
@@ -112,6 +140,9 @@ fn policy(c: &mut Choices<'_>) -> Value {
             let conditions = [
                 json!({"header": "x", "values": ["1", "2*"]}),
                 json!({"header": "x", "not_values": ["1"]}),
+                json!({"header": "x", "values": ["1,2", "*3"]}),
+                json!({"header": "x", "values": ["*"]}),
+                json!({"header": "x", "not_values": ["2", "1 , 2"]}),
                 json!({"claim": "groups", "values": ["admin", "dev*"]}),
                 json!({"claim": "groups", "not_values": ["banned"]}),
                 json!({"claim": ["realm", "roles"], "values": ["*"]}),
@@ -132,6 +163,9 @@ fn policy(c: &mut Choices<'_>) -> Value {
         "audit",
     ];
     let mut p = json!({"default": c.pick(&defaults), "rules": rules});
+    for (k, v) in scope.as_object().into_iter().flatten() {
+        p[k] = v.clone();
+    }
     if c.n(2) == 0 {
         p["cluster_networks"] = json!(["10.0.0.0/8"]);
     }
@@ -154,6 +188,8 @@ const PEERS: &[&str] = &[
     "spiffe://cluster.local/ns/b/sa/x",
     "x.a.serviceaccount.identity.linkerd.cluster.local",
     "y.b.serviceaccount.identity.linkerd.cluster.local",
+    "x.a.serviceaccount.identity.linkerd.td",
+    "y.b.serviceaccount.identity.linkerd.other",
 ];
 const REQ_PATHS: &[&str] = &[
     "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b",
@@ -190,9 +226,10 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
     ]);
     let port = c.pick(&[None, Some(80), Some(443), Some(8050)]);
     let mut headers = HeaderMap::new();
-    for v in ["1", "2", "23"] {
-        if c.n(3) == 0 {
-            headers.append("x", v.parse().unwrap());
+    // Repeated, comma-joined, padded, empty and non-text values: one field either way.
+    for v in [&b"1"[..], b"2", b"23", b" 1 ", b"1, 2", b"", b"\xe9"] {
+        if c.n(4) == 0 {
+            headers.append("x", http::HeaderValue::from_bytes(v).unwrap());
         }
     }
     let principals = [

@@ -17,6 +17,7 @@ const T: Duration = Duration::from_secs(10);
 
 const POLICY: &str = r#"
 default: deny
+local_trust_domains: [example.org]
 rules:
   - name: cache-clients
     action: allow

@@ -28,7 +28,6 @@ use meshless::policy::PolicyHandle;
 use meshless::tls::TlsSource;
 use meshless::{MtlsAcceptor, PeerIdentity};
 use tokio::net::{TcpListener, TcpStream};
-use tower::Layer;
 
 use crate::app_pool::{AppBody, Http1Pool};
 use crate::config::{AppProtocol, Inbound, Mode, Protocol};
@@ -62,10 +61,20 @@ pub async fn serve_http(
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
     let forward = AppForward::new(config.forward, config.app_protocol());
-    let service = AuthorizeLayer::new(policy)
-        .forward_identity_headers()
-        .layer(forward);
+    // Hop-by-hop headers go first, as they arrive: the policy then decides on exactly
+    // the headers the app will get, and a `Connection` header naming `l5d-client-id`
+    // cannot remove the value the layer sets after it.
+    let service = tower::ServiceBuilder::new()
+        .map_request(without_hop_by_hop)
+        .layer(AuthorizeLayer::new(policy).forward_identity_headers())
+        .service(forward);
     meshless::serve_with_graceful_shutdown(listener, acceptor, service, shutdown.wait()).await
+}
+
+/// The request with its hop-by-hop headers removed.
+fn without_hop_by_hop(mut req: Request<Incoming>) -> Request<Incoming> {
+    forward::strip_hop_by_hop(req.headers_mut());
+    req
 }
 
 /// Forwards authorized requests to the app. One shared instance: cloning it (once per

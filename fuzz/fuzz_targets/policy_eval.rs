@@ -38,7 +38,10 @@ const CLAIMS: &[&str] = &[
     "{\"groups\":7,\"realm\":\"roles\"}",
 ];
 const SA: &[&str] = &["a/x", "b/*", "*"];
-const TD: &[&str] = &["td", "other"];
+const TD: &[&str] = &["td", "other", "spiffe://td"];
+/// Whose namespaces `namespaces` / `service_accounts` read (none: entries without
+/// `trust_domains` that name them make the policy fail to load).
+const SCOPES: &[&str] = &["\"local_trust_domains\":[\"td\"],", "\"local_trust_domains\":[\"td\",\"cluster.local\"],", "\"namespaces_in_any_trust_domain\":true,", ""];
 const NETS: &[&str] = &["10.0.0.0/8", "10.1.0.0/16", "::/0", "0.0.0.0/0"];
 const PORTS: &[&str] = &["80", "8000-8100", "443"];
 const HOSTS: &[&str] = &["a.com", "*.a.com", "*"];
@@ -83,7 +86,8 @@ fn policy(c: &mut Choices<'_>) -> String {
     } else {
         ""
     };
-    format!("{{\"default\":\"{default}\",\"rules\":[{}]{servers}}}", rules.join(","))
+    let scope = c.pick(SCOPES);
+    format!("{{{scope}\"default\":\"{default}\",\"rules\":[{}]{servers}}}", rules.join(","))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -92,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(p) = Policy::from_json(&text) else {
         return; // e.g. an empty list from the generator: rejected, fine
     };
-    let peers = ["spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://other/ns/a/sa/x", "spiffe://td/ns/a/sa/x/y", "x.a.serviceaccount.identity.linkerd.cluster.local"];
+    let peers = ["spiffe://td/ns/a/sa/x", "spiffe://td/ns/b/sa/y", "spiffe://other/ns/a/sa/x", "spiffe://td/ns/a/sa/x/y", "x.a.serviceaccount.identity.linkerd.cluster.local", "x.a.serviceaccount.identity.linkerd.other"];
     let peer: Option<Identity> = match c.n(peers.len() + 1) {
         0 => None,
         i if peers[i - 1].starts_with("spiffe://") => peers[i - 1].parse::<SpiffeId>().ok().map(Identity::from),

@@ -12,10 +12,39 @@ pub const L5D_CLIENT_ID: HeaderName = HeaderName::from_static("l5d-client-id");
 pub const X_FORWARDED_CLIENT_CERT: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
 
 /// Removes identity headers a client may have sent: anyone can write them, so an
-/// application must only ever see the values meshless sets.
-pub(crate) fn strip(headers: &mut HeaderMap) {
+/// application must only ever see the values meshless sets. With `underscores`
+/// (header names with `_` let through), every spelling a CGI-style app reads as the
+/// same variable (`l5d_client_id`) goes too.
+pub(crate) fn strip(headers: &mut HeaderMap, underscores: bool) {
     headers.remove(L5D_CLIENT_ID);
     headers.remove(X_FORWARDED_CLIENT_CERT);
+    if underscores {
+        let spoofed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| is_identity_header(name.as_str().as_bytes()))
+            .cloned()
+            .collect();
+        for name in spoofed {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Whether `name` is an identity header as a CGI-style app reads it: case-insensitive,
+/// `_` the same as `-`.
+pub(crate) fn is_identity_header(name: &[u8]) -> bool {
+    [L5D_CLIENT_ID, X_FORWARDED_CLIENT_CERT].iter().any(|ours| {
+        let ours = ours.as_str().as_bytes();
+        ours.len() == name.len()
+            && ours.iter().zip(name).all(|(&a, &b)| {
+                let b = if b == b'_' {
+                    b'-'
+                } else {
+                    b.to_ascii_lowercase()
+                };
+                a == b
+            })
+    })
 }
 
 /// Sets `l5d-client-id` and `x-forwarded-client-cert` (`URI=<spiffe id>` or

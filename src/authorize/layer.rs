@@ -4,18 +4,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http::uri::PathAndQuery;
-use http::{Request, Response, Uri, header};
+use http::{Request, Response, header};
 use tower::{Layer, Service};
 
 use super::body::AuthzBody;
 use super::deny::{DefaultDeny, Denial, DenyKind, OnDeny, is_grpc};
 use super::future::ResponseFuture;
-use super::headers;
+use super::{ambiguity, headers};
 use crate::audit::{self, AuditConfig, RequestView};
 use crate::metrics::Metrics;
-use crate::policy::{Decision, PolicyHandle, RequestAttrs, Verdict, normalize_target};
+use crate::policy::{
+    Decision, PolicyHandle, RequestAttrs, Verdict, normalize_target, without_parameters,
+};
 use crate::{Claims, RequestPrincipal};
 
 /// A [`Layer`] that authorizes every request against a policy.
@@ -47,16 +47,32 @@ use crate::{Claims, RequestPrincipal};
 /// 2. reads the [`PeerIdentity`](crate::PeerIdentity) that `meshless::serve` (or the
 ///    axum listener) put in the request's extensions — a request without one is
 ///    refused with 403 (fail closed: the identity layer is missing);
-/// 3. refuses with 400 a request carrying both `Content-Length` and
-///    `Transfer-Encoding`, and normalizes the path and host (400 when they are
-///    ambiguous: encoded slashes, a Host that disagrees with the authority, ...); an
-///    HTTP/1 400 also closes the connection;
-/// 4. evaluates the policy — with the end user's [`RequestPrincipal`] and [`Claims`]
-///    when a JWT layer (`meshless::jwt::JwtLayer`, feature `jwt`) outside this
-///    one verified a token — logs the decision (target `meshless::audit`) and counts it;
-/// 5. on allow, hands the inner service the request with the **normalized** path (what
-///    was authorized is what is served) and the [`Decision`] in its extensions; on deny,
-///    answers without calling the inner service (see [`OnDeny`]).
+/// 3. refuses with 400 a request that the app behind could read otherwise than the
+///    policy (an HTTP/1 400 also closes the connection):
+///    - a path not in normal form (`/a/../b`, `/a/%2e%2e/b`, `//a`, `%2F`, `%25`; see
+///      [`normalize_path`](crate::policy::normalize_path)) — refused, never rewritten,
+///      because a router may already have chosen its handler from the raw path;
+///    - more than one `Host`, a `Host` that disagrees with the URI authority or HTTP/2
+///      `:authority`, or an authority with userinfo, a bad port or stray colons;
+///    - a method that is a standard method in another case (`delete`), which some
+///      frameworks upper-case after the decision;
+///    - a header name containing `_` (CGI-style apps read `x_user` and `x-user` as the
+///      same variable), unless [`allow_underscores_in_header_names`](AuthorizeLayer::allow_underscores_in_header_names);
+///    - a `Connection` header naming an identity header (a hop would drop the value
+///      this layer sets), or both `Content-Length` and `Transfer-Encoding`;
+/// 4. evaluates the policy on the decoded path — with the end user's
+///    [`RequestPrincipal`] and [`Claims`] when a JWT layer (`meshless::jwt::JwtLayer`,
+///    feature `jwt`) outside this one verified a token — logs the decision (target
+///    `meshless::audit`) and counts it. A path with `;` parameters is allowed only if
+///    its reading without them (how servlet containers route `/admin;x`) is allowed too;
+/// 5. on allow, hands the inner service the request unchanged (its path is the one
+///    decided on) with the [`Decision`] in its extensions; on deny, answers without
+///    calling the inner service (see [`OnDeny`]).
+///
+/// Because it refuses instead of rewriting, the layer gives the same answer wherever
+/// it sits: around an axum `Router`, in `Router::layer` or `route_layer`, inside a
+/// nested router, or around tonic's `Routes`. Wrapping the whole router is still the
+/// recommended place: then unrouted paths are decided too.
 #[derive(Clone)]
 pub struct AuthorizeLayer<D = DefaultDeny> {
     shared: Arc<Shared>,
@@ -68,6 +84,7 @@ struct Shared {
     audit: AuditConfig,
     metrics: Arc<Metrics>,
     forward_identity: bool,
+    underscores: bool,
 }
 
 impl AuthorizeLayer {
@@ -79,6 +96,7 @@ impl AuthorizeLayer {
                 audit: AuditConfig::default(),
                 metrics: Metrics::global().clone(),
                 forward_identity: false,
+                underscores: false,
             }),
             deny: DefaultDeny,
         }
@@ -115,6 +133,18 @@ impl<D> AuthorizeLayer<D> {
     /// headers are always removed, whether or not this is on.)
     pub fn forward_identity_headers(mut self) -> Self {
         self.shared_mut().forward_identity = true;
+        self
+    }
+
+    /// Lets requests with `_` in a header name through (refused with 400 by default).
+    ///
+    /// CGI-style apps (WSGI, Rack, PHP) read `x_user` and `x-user` as the same
+    /// variable, so a policy deciding on one while the app reads the other can be
+    /// fooled; nginx drops such headers by default and Istio recommends rejecting them.
+    /// With this on, any spelling of an identity header (`l5d_client_id`) is still
+    /// removed.
+    pub fn allow_underscores_in_header_names(mut self) -> Self {
+        self.shared_mut().underscores = true;
         self
     }
 }
@@ -169,20 +199,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        headers::strip(req.headers_mut());
-        let checked = self
-            .check(&req)
-            .and_then(|(decision, new_path)| match new_path {
-                None => Ok(decision),
-                Some(path) => match with_path(req.uri(), &path) {
-                    Some(uri) => {
-                        *req.uri_mut() = uri;
-                        Ok(decision)
-                    }
-                    None => Err((DenyKind::BadRequest, Some(decision))),
-                },
-            });
-        match checked {
+        headers::strip(req.headers_mut(), self.shared.underscores);
+        match self.check(&req) {
             Ok(decision) => {
                 if self.shared.forward_identity
                     && let Some(peer) = super::peer_of(req.extensions()).cloned()
@@ -214,11 +232,10 @@ where
     }
 }
 
-type Checked = Result<(Decision, Option<String>), (DenyKind, Option<Decision>)>;
+type Checked = Result<Decision, (DenyKind, Option<Decision>)>;
 
 impl<S, D> Authorize<S, D> {
-    /// Decides on `req`: the decision and, when normalization changed it, the path to
-    /// forward; or why it is refused.
+    /// Decides on `req`: the decision, or why it is refused.
     fn check<B>(&self, req: &Request<B>) -> Checked {
         let shared = &*self.shared;
         // Put there by the JWT layer for a verified token; absent without a token.
@@ -239,28 +256,17 @@ impl<S, D> Authorize<S, D> {
             audit::rejected(None, raw(), "deny", &"no identity layer");
             return Err((DenyKind::MissingIdentity, None));
         };
-        // Both framings at once is a request-smuggling attempt (RFC 9112 §6.3). hyper
-        // never shows both (it drops the Content-Length, reads the body as chunked and
-        // closes the connection afterwards); servers that pass both through get a 400.
-        if req.headers().contains_key(header::TRANSFER_ENCODING)
-            && req.headers().contains_key(header::CONTENT_LENGTH)
-        {
+        let bad_request = |why: &dyn fmt::Display| {
             shared.metrics.http_rejected("bad-request");
-            audit::rejected(
-                Some(peer),
-                raw(),
-                "bad-request",
-                &"both content-length and transfer-encoding",
-            );
-            return Err((DenyKind::BadRequest, None));
+            audit::rejected(Some(peer), raw(), "bad-request", why);
+            Err((DenyKind::BadRequest, None))
+        };
+        if let Err(why) = ambiguity::check(req, shared.underscores) {
+            return bad_request(&why);
         }
         let target = match normalize_target(req.uri(), req.headers().get(header::HOST)) {
             Ok(target) => target,
-            Err(err) => {
-                shared.metrics.http_rejected("bad-request");
-                audit::rejected(Some(peer), raw(), "bad-request", &err);
-                return Err((DenyKind::BadRequest, None));
-            }
+            Err(err) => return bad_request(&err),
         };
         let host = target.host.as_deref();
         let mut attrs =
@@ -273,7 +279,21 @@ impl<S, D> Authorize<S, D> {
             .with_principal(principal)
             .with_claims(claims);
         let policy = shared.policy.load();
-        let decision = super::evaluate(&policy, peer, &attrs);
+        let mut decision = super::evaluate(&policy, peer, &attrs);
+        // `/admin;x` is `/admin` to a servlet container and `admin;x` to most other
+        // routers: allowed only if both readings are.
+        if decision.enforced() == Verdict::Allow
+            && let Some(plain) = without_parameters(&target.path)
+        {
+            let second = super::evaluate(
+                &policy,
+                peer,
+                &attrs.with_request(req.method().as_str(), &plain),
+            );
+            if second.enforced() != Verdict::Allow {
+                decision = second;
+            }
+        }
 
         let tls = peer.is_authenticated();
         shared
@@ -288,13 +308,7 @@ impl<S, D> Authorize<S, D> {
         audit::decision(&shared.audit, &decision, peer, view, &reason(&decision));
 
         match decision.enforced() {
-            Verdict::Allow => {
-                let new_path = match target.path {
-                    std::borrow::Cow::Owned(path) => Some(path),
-                    std::borrow::Cow::Borrowed(_) => None,
-                };
-                Ok((decision, new_path))
-            }
+            Verdict::Allow => Ok(decision),
             Verdict::NotFound => Err((DenyKind::NotFound, Some(decision))),
             _ => Err((DenyKind::Forbidden, Some(decision))),
         }
@@ -310,17 +324,4 @@ fn reason(decision: &Decision) -> &'static str {
         (_, true) => "no allow rule matched; the default denies",
         (_, false) => "a deny rule matched",
     }
-}
-
-/// `uri` with its path replaced, keeping scheme, authority and query; `None` if the
-/// result is not a valid URI (then the request is refused rather than served at a path
-/// other than the one authorized).
-fn with_path(uri: &Uri, path: &str) -> Option<Uri> {
-    let pq = match uri.query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_owned(),
-    };
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::from_maybe_shared(Bytes::from(pq)).ok()?);
-    Uri::from_parts(parts).ok()
 }

@@ -11,6 +11,7 @@
 //! [`serve`](crate::serve) or the axum [`MtlsListener`](crate::MtlsListener) attaches
 //! to each request; without one it refuses the request (fail closed).
 
+mod ambiguity;
 #[cfg(feature = "axum")]
 mod axum;
 mod body;

@@ -46,7 +46,7 @@ pub struct RequestAttrs<'a> {
 pub struct HttpAttrs<'a> {
     /// The request method (`GET`).
     pub method: &'a str,
-    /// The normalized path, without query.
+    /// The path as [`normalize_path`](super::normalize_path) decodes it, without query.
     pub path: &'a str,
     /// The normalized host (lower case, no port).
     pub host: Option<&'a str>,

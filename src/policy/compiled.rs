@@ -9,7 +9,7 @@ use super::decision::{Decision, Source, Verdict};
 use super::error::PolicyError;
 use super::flat::Flat;
 use super::index::{ActionIndex, Slices};
-use super::matching::{self, default_allows, from_matches, request_matches};
+use super::matching::{self, LocalTrust, default_allows, from_matches, request_matches};
 use super::model::{Action, DefaultPolicy, PolicySpec, RouteSpec, RuleSpec};
 use super::mtls::PeerAuthentication;
 use super::request_authn::RequestAuthentication;
@@ -25,7 +25,8 @@ static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// ```
 /// use meshless::policy::{Policy, RequestAttrs, Verdict};
 /// use meshless::{Identity, SpiffeId};
-/// let policy = Policy::from_json(r#"{"rules": [{"name": "web", "action": "allow",
+/// let policy = Policy::from_json(r#"{"local_trust_domains": ["example.org"],
+///     "rules": [{"name": "web", "action": "allow",
 ///     "from": [{"namespaces": ["web"]}], "to": [{"methods": ["GET"]}]}]}"#)?;
 /// let id = Identity::from("spiffe://example.org/ns/web/sa/frontend".parse::<SpiffeId>()?);
 /// let req = RequestAttrs::connection(Some(&id), None, Some(8443)).with_request("GET", "/");
@@ -183,6 +184,11 @@ impl Policy {
         &self.spec.rules[id as usize]
     }
 
+    /// The trust domains whose namespaces `from` entries without `trust_domains` name.
+    pub(crate) fn local_trust(&self) -> LocalTrust<'_> {
+        LocalTrust::of(&self.spec)
+    }
+
     /// Decides on a request (or, with no HTTP attributes, on a TCP connection).
     pub fn evaluate(&self, attrs: &RequestAttrs<'_>) -> Decision {
         self.decide(attrs, None)
@@ -191,13 +197,14 @@ impl Policy {
     /// Resolves the identity-dependent half of the policy for one connection, to be
     /// reused for every request on it.
     pub fn for_peer(&self, peer: Option<&Identity>, source_ip: Option<IpAddr>) -> PeerRules {
+        let local = self.local_trust();
         let lists = std::array::from_fn(|slot| {
             let mut out = Vec::new();
             self.index[slot].peer_slices(peer, |s| {
                 out.extend(
                     s.iter()
                         .copied()
-                        .filter(|&id| from_matches(self.rule(id), peer, source_ip, None)),
+                        .filter(|&id| from_matches(self.rule(id), local, peer, source_ip, None)),
                 );
             });
             out.sort_unstable();
@@ -307,8 +314,13 @@ impl Policy {
             return;
         }
         let pred = |id: u32| {
-            from_matches(self.rule(id), attrs.peer, attrs.source_ip, None)
-                && self.request_matches(id, attrs)
+            from_matches(
+                self.rule(id),
+                self.local_trust(),
+                attrs.peer,
+                attrs.source_ip,
+                None,
+            ) && self.request_matches(id, attrs)
         };
         let mut by_peer = Slices::new();
         idx.peer_slices(attrs.peer, |s| by_peer.push(s));
@@ -329,7 +341,7 @@ impl Policy {
                 .get(id as usize)
                 .and_then(|f| f.matches(attrs.port, http))
         });
-        packed.unwrap_or_else(|| request_matches(self.rule(id), attrs))
+        packed.unwrap_or_else(|| request_matches(self.rule(id), self.local_trust(), attrs))
     }
 
     /// The lowest-numbered rule of `action` that matches.

@@ -174,6 +174,20 @@ pub enum PathError {
     /// NUL or another control character, raw or percent-encoded.
     #[error("control character in path `{0}`")]
     ControlCharacter(String),
+    /// `%25`: an encoded `%` is double encoding, read one way by the policy and another
+    /// by an app that decodes twice.
+    #[error("encoded `%` (`%25`) in path `{0}`")]
+    EncodedPercent(String),
+    /// A dot segment (`.`, `..`, raw or encoded) or an empty segment (`//`): a router
+    /// matching the raw path and an app resolving it would read different paths, so
+    /// the request is refused rather than decided on one reading.
+    #[error("path `{path}` is not in normal form (send `{normal}`)")]
+    NotNormalized {
+        /// The path as sent.
+        path: String,
+        /// Its RFC 3986 resolution with empty segments merged.
+        normal: String,
+    },
     /// A `%` not followed by two hex digits.
     #[error("malformed percent-encoding in path `{0}`")]
     BadPercentEncoding(String),

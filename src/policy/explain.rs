@@ -7,7 +7,7 @@ use std::fmt;
 use super::attrs::RequestAttrs;
 use super::compiled::Policy;
 use super::decision::{Decision, Verdict};
-use super::matching::{condition_holds, needs_http, operation_failure, source_failure};
+use super::matching::{LocalTrust, condition_holds, needs_http, operation_failure, source_failure};
 use super::model::{Action, RuleSpec};
 
 /// How many near misses an explanation lists.
@@ -36,7 +36,11 @@ impl Explanation {
 }
 
 /// Checks every clause of `rule`; returns how many passed and why the others failed.
-fn diagnose(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> (usize, Vec<String>) {
+fn diagnose(
+    rule: &RuleSpec,
+    local: LocalTrust<'_>,
+    attrs: &RequestAttrs<'_>,
+) -> (usize, Vec<String>) {
     let mut passed = 0;
     let mut why = Vec::new();
     match &rule.from {
@@ -46,7 +50,7 @@ fn diagnose(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> (usize, Vec<String>) {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| {
-                    source_failure(s, attrs.peer, attrs.source_ip, attrs.http.as_ref())
+                    source_failure(s, local, attrs.peer, attrs.source_ip, attrs.http.as_ref())
                         .err()
                         .map(|f| format!("from[{i}].{f}"))
                 })
@@ -86,7 +90,7 @@ fn diagnose(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> (usize, Vec<String>) {
             let fails: Vec<String> = when
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| !condition_holds(c, http))
+                .filter(|(_, c)| !condition_holds(c, http, rule.action))
                 .map(|(i, c)| format!("when[{i}] ({})", c.key()))
                 .collect();
             if fails.is_empty() {
@@ -108,7 +112,7 @@ impl Policy {
         let mut matched = Vec::new();
         let mut misses = Vec::new();
         for rule in &self.spec.rules {
-            let (passed, why) = diagnose(rule, attrs);
+            let (passed, why) = diagnose(rule, self.local_trust(), attrs);
             if why.is_empty() {
                 matched.push(format!("{} `{}`", rule.action.as_str(), rule.name));
             } else {

@@ -282,7 +282,7 @@ mod tests {
 
     use super::*;
     use crate::policy::RequestAttrs;
-    use crate::policy::matching::request_matches;
+    use crate::policy::matching::{LocalTrust, request_matches};
     use crate::policy::model::Action;
 
     fn op(ports: Option<&str>, methods: Option<&[&str]>, paths: Option<&[&str]>) -> String {
@@ -368,7 +368,7 @@ mod tests {
             let rule = if to.is_empty() { RuleSpec::new("r", Action::Allow) } else { rule(&to) };
             let flat = Flat::new(&rule);
             let attrs = RequestAttrs::connection(None, None, port).with_request(method, path);
-            let spec = request_matches(&rule, &attrs);
+            let spec = request_matches(&rule, LocalTrust::default(), &attrs);
             if let Some(fast) = flat.matches(port, attrs.http.as_ref().unwrap()) {
                 prop_assert_eq!(fast, spec, "rule {:?}", rule.to);
             }

@@ -7,7 +7,9 @@
 //! no such field. Independently it is filed under the first path segment of its
 //! `paths`, or in `any_path`. A decision looks up both sides, walks the smaller, and
 //! runs the full rule check (`matching.rs`) on each candidate, so the index can only
-//! make evaluation faster, never change its result.
+//! make evaluation faster, never change its result. (Namespace and service-account
+//! keys leave the trust domain out: the full check reads them only in the entry's
+//! or the policy's trust domains.)
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};

@@ -10,8 +10,11 @@
 //! ALLOW policy exists, the request is allowed; else a matching ALLOW allows and
 //! anything else is denied. An ALLOW policy without rules denies everything;
 //! `rules: [{}]` allows everything. AUDIT never changes a decision. `principals`
-//! `td/ns/x/sa/y` mean `spiffe://td/ns/x/sa/y`. CUSTOM (external authorizers) is
-//! rejected: meshless cannot call out, and skipping it would allow too much.
+//! `td/ns/x/sa/y` mean `spiffe://td/ns/x/sa/y`. `namespaces` and `serviceAccounts`
+//! match the namespace of an identity of any trust domain, as Istio's
+//! `.*/ns/<ns>/.*` does: the imported policy sets `namespaces_in_any_trust_domain`.
+//! CUSTOM (external authorizers) is rejected: meshless cannot call out, and skipping
+//! it would allow too much.
 
 use std::collections::BTreeMap;
 
@@ -256,6 +259,7 @@ impl Objects {
         let spec = PolicySpec {
             default,
             rules,
+            namespaces_in_any_trust_domain: true,
             ..PolicySpec::default()
         };
         Ok(Imported {

@@ -8,6 +8,15 @@
 //! a `Server` with routes answers requests matching none of them with 404; every
 //! `requiredAuthenticationRefs` entry must match; a policy that references a
 //! missing object is dropped (and reported).
+//!
+//! `identityRefs` (and `requiredAuthenticationRefs`) of kind `ServiceAccount` or
+//! `Namespace` mean identities of the local trust domain only, as in Linkerd, which
+//! expands them to `<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<identity
+//! trust domain>`. The manifests do not say which trust domain that is, so the
+//! imported policy takes Linkerd's default identity trust domain, `cluster.local`
+//! ([`LINKERD_TRUST_DOMAIN`]), as its `local_trust_domains`: a peer of another trust
+//! domain never matches such a reference. Linkerd's control-plane namespace is not
+//! compared.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +29,11 @@ use super::model::{
     Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
     RuleSpec, ServerSpec, SourceSpec,
 };
-use super::values::{Network, PortRange};
+use super::values::{Network, PortRange, TrustDomainName};
+
+/// The trust domain `ServiceAccount` and `Namespace` references mean: Linkerd's
+/// default identity trust domain (`identityTrustDomain` of the control plane).
+pub(crate) const LINKERD_TRUST_DOMAIN: &str = "cluster.local";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -412,6 +425,7 @@ impl Objects {
             default,
             servers,
             rules,
+            local_trust_domains: vec![TrustDomainName(LINKERD_TRUST_DOMAIN.into())],
             ..PolicySpec::default()
         };
         Ok((spec, warnings))

@@ -7,8 +7,10 @@
 use std::net::IpAddr;
 
 use super::attrs::{HttpAttrs, RequestAttrs};
-use super::model::{Action, ConditionSpec, DefaultPolicy, OperationSpec, RuleSpec, SourceSpec};
-use super::values::{Network, canonical_ip};
+use super::model::{
+    Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RuleSpec, SourceSpec,
+};
+use super::values::{Network, TrustDomainName, canonical_ip};
 use crate::Identity;
 
 /// A field present with `values`: any must match. A `not_` field: none may.
@@ -25,12 +27,35 @@ fn check<T>(
     }
 }
 
+/// The trust domains whose identities a `from` entry without `trust_domains` reads
+/// namespaces and service accounts of: the policy's `local_trust_domains`, or every
+/// trust domain under `namespaces_in_any_trust_domain` (Istio).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LocalTrust<'a> {
+    domains: &'a [TrustDomainName],
+    any: bool,
+}
+
+impl<'a> LocalTrust<'a> {
+    pub(crate) fn of(spec: &'a PolicySpec) -> Self {
+        Self {
+            domains: &spec.local_trust_domains,
+            any: spec.namespaces_in_any_trust_domain,
+        }
+    }
+
+    fn covers(&self, trust_domain: &str) -> bool {
+        self.any || self.domains.iter().any(|d| *d.0 == *trust_domain)
+    }
+}
+
 /// First failing field of a `from` entry for this peer. The request-level fields
 /// (`request_principals`) are checked only when `http` is given: without it (the
 /// per-connection pre-filter, or a TCP connection) they are ignored, which can only
 /// widen the candidates; the request path re-checks them.
 pub(crate) fn source_failure(
     s: &SourceSpec,
+    local: LocalTrust<'_>,
     id: Option<&Identity>,
     ip: Option<IpAddr>,
     http: Option<&HttpAttrs<'_>>,
@@ -54,15 +79,36 @@ pub(crate) fn source_failure(
     let td_hit = |t: &super::values::TrustDomainName| td == Some(&*t.0);
     check("trust_domains", &s.trust_domains, false, td_hit)?;
     check("not_trust_domains", &s.not_trust_domains, true, td_hit)?;
-    let ns = id.and_then(Identity::namespace);
-    let ns_hit = |p: &super::values::TextPattern| ns.is_some_and(|n| p.0.matches(n));
-    check("namespaces", &s.namespaces, false, ns_hit)?;
+    // Namespaces and service accounts are read only in the entry's trust domains
+    // (already checked above) or, without them, the policy's own: `web` of a foreign
+    // trust domain is not our `web`. Without one, a peer has no namespace here.
+    let kube = || id.filter(|i| s.trust_domains.is_some() || local.covers(i.trust_domain()));
+    let ns = s
+        .namespaces
+        .as_ref()
+        .or(s.not_namespaces.as_ref())
+        .and_then(|_| kube()?.namespace());
+    let ns_hit = |p: &super::values::NamespacePattern| ns.is_some_and(|n| p.0.matches(n));
+    // Said apart for `explain`: the peer's namespace exists, in another trust domain.
+    let foreign = |field| match id {
+        Some(i) if i.namespace().is_some() && kube().is_none() => match field {
+            "namespaces" => "namespaces (the peer is of another trust domain)",
+            _ => "service_accounts (the peer is of another trust domain)",
+        },
+        _ => field,
+    };
+    check("namespaces", &s.namespaces, false, ns_hit).map_err(foreign)?;
     check("not_namespaces", &s.not_namespaces, true, ns_hit)?;
-    let sa = id.and_then(|i| Some((i.namespace()?, i.service_account()?)));
+    let sa = s
+        .service_accounts
+        .as_ref()
+        .or(s.not_service_accounts.as_ref())
+        .and_then(|_| kube())
+        .and_then(|i| Some((i.namespace()?, i.service_account()?)));
     let sa_hit = |p: &super::values::ServiceAccountPattern| {
         sa.is_some_and(|(n, a)| p.namespace.matches(n) && p.name.matches(a))
     };
-    check("service_accounts", &s.service_accounts, false, sa_hit)?;
+    check("service_accounts", &s.service_accounts, false, sa_hit).map_err(foreign)?;
     check(
         "not_service_accounts",
         &s.not_service_accounts,
@@ -101,26 +147,110 @@ pub(crate) fn operation_failure(
     check("not_paths", &o.not_paths, true, path_hit)
 }
 
-/// Whether a condition holds. Every value of a repeated header, and every string
-/// of a list-valued claim, is tried; a missing header or claim (or no token) matches
-/// no `values` and satisfies `not_values`.
-pub(crate) fn condition_holds(c: &ConditionSpec, http: &HttpAttrs<'_>) -> bool {
-    let any = |pats: &super::model::List<super::values::TextPattern>| {
-        let hit = |v: &str| pats.iter().any(|p| p.0.matches(v));
-        match (&c.header, &c.claim) {
-            (Some(name), _) => http
-                .headers
-                .into_iter()
-                .flat_map(|h| h.get_all(&name.0))
-                .filter_map(|v| v.to_str().ok())
-                .any(hit),
-            (None, Some(path)) => http
-                .claims
-                .is_some_and(|claims| claims.strings_in(&path.0).any(hit)),
-            (None, None) => false,
+/// Whether a condition holds.
+///
+/// A header is read as one field, the way an app reads it ([`header_field`]): a header
+/// sent on two lines and the same values comma-joined on one are the same request. `*`
+/// means present (an empty value, or one that is not text, is present); a missing
+/// header matches no `values` and satisfies `not_values`.
+///
+/// An app may also read the field as a list and act on one element (`x-role: a,
+/// debug`). `action` says which reading errs on the side of denying: for a deny or
+/// audit rule, `values` match the whole field or any element and `not_values` only the
+/// whole field; for an allow rule (and a route match), the reverse, so that
+/// `x-tenant: acme` plus `x-tenant: globex` never passes an allow rule for `acme`. For
+/// a claim, every string of a list-valued claim is tried.
+pub(crate) fn condition_holds(c: &ConditionSpec, http: &HttpAttrs<'_>, action: Action) -> bool {
+    match (&c.header, &c.claim) {
+        (Some(name), _) => {
+            let field = http.headers.and_then(|h| header_field(h, &name.0));
+            let hit = |pats: &super::model::List<super::values::TextPattern>, elements: bool| {
+                field.as_deref().is_some_and(|v| {
+                    pats.iter().any(|p| {
+                        field_matches(&p.0, v)
+                            || (elements && v.split(|b| *b == b',').any(|e| field_matches(&p.0, e)))
+                    })
+                })
+            };
+            let deny_side = action != Action::Allow;
+            c.values.as_ref().is_none_or(|p| hit(p, deny_side))
+                && !c.not_values.as_ref().is_some_and(|p| hit(p, !deny_side))
         }
+        (None, Some(path)) => {
+            let any = |pats: &super::model::List<super::values::TextPattern>| {
+                http.claims.is_some_and(|claims| {
+                    claims
+                        .strings_in(&path.0)
+                        .any(|v| pats.iter().any(|p| p.0.matches(v)))
+                })
+            };
+            c.values.as_ref().is_none_or(any) && !c.not_values.as_ref().is_some_and(any)
+        }
+        (None, None) => c.values.is_none(),
+    }
+}
+
+/// Header `name` as an app reads it: `None` when absent; otherwise its lines joined
+/// with `,` (RFC 9110 §5.3), each comma-separated element stripped of the SP and HTAB
+/// around it (what app servers strip), bytes as sent (not only UTF-8 values).
+pub(crate) fn header_field<'h>(
+    headers: &'h http::HeaderMap,
+    name: &http::HeaderName,
+) -> Option<std::borrow::Cow<'h, [u8]>> {
+    let mut lines = headers.get_all(name).iter();
+    let first = lines.next()?.as_bytes();
+    let simple = |v: &[u8]| {
+        !v.contains(&b',')
+            && v.first().is_none_or(|b| !is_ows(*b))
+            && v.last().is_none_or(|b| !is_ows(*b))
     };
-    c.values.as_ref().is_none_or(any) && !c.not_values.as_ref().is_some_and(any)
+    if lines.next().is_none() && simple(first) {
+        return Some(std::borrow::Cow::Borrowed(first));
+    }
+    let all = headers
+        .get_all(name)
+        .iter()
+        .map(http::HeaderValue::as_bytes);
+    Some(std::borrow::Cow::Owned(join_list(all)))
+}
+
+fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Joins list lines with `,`, each element trimmed of SP/HTAB.
+fn join_list<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, line) in lines.enumerate() {
+        for (j, element) in line.split(|b| *b == b',').enumerate() {
+            if i + j > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(element.trim_ascii());
+        }
+    }
+    out
+}
+
+/// Whether a header field (see [`header_field`]) matches: `*` is presence; text is
+/// compared after the same list canonicalization, so `a, b` in a policy is `a,b`.
+fn field_matches(pattern: &super::pattern::StringMatch, value: &[u8]) -> bool {
+    use super::pattern::StringMatch;
+    fn canon(t: &str) -> std::borrow::Cow<'_, [u8]> {
+        let b = t.as_bytes();
+        let edge = |c: Option<&u8>| c.is_some_and(|c| is_ows(*c));
+        if b.contains(&b',') || edge(b.first()) || edge(b.last()) {
+            std::borrow::Cow::Owned(join_list(std::iter::once(b)))
+        } else {
+            std::borrow::Cow::Borrowed(b)
+        }
+    }
+    match pattern {
+        StringMatch::Any => true,
+        StringMatch::Exact(t) => value == &*canon(t),
+        StringMatch::Prefix(t) => value.starts_with(&canon(t)),
+        StringMatch::Suffix(t) => value.ends_with(&canon(t)),
+    }
 }
 
 /// Whether an allow/audit rule can match a TCP connection at all: not if it needs
@@ -144,25 +274,31 @@ pub(crate) fn has_request_sources(rule: &RuleSpec) -> bool {
 /// Whether the rule's `from` clause matches the peer (and, with `http`, the end user).
 pub(crate) fn from_matches(
     rule: &RuleSpec,
+    local: LocalTrust<'_>,
     id: Option<&Identity>,
     ip: Option<IpAddr>,
     http: Option<&HttpAttrs<'_>>,
 ) -> bool {
-    rule.from
-        .as_ref()
-        .is_none_or(|from| from.iter().any(|s| source_failure(s, id, ip, http).is_ok()))
+    rule.from.as_ref().is_none_or(|from| {
+        from.iter()
+            .any(|s| source_failure(s, local, id, ip, http).is_ok())
+    })
 }
 
 /// Whether the rule's `to` and `when` clauses match the request (the per-request
 /// half; `from` is checked per connection, except its request-level fields, which
 /// are checked here).
-pub(crate) fn request_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool {
+pub(crate) fn request_matches(
+    rule: &RuleSpec,
+    local: LocalTrust<'_>,
+    attrs: &RequestAttrs<'_>,
+) -> bool {
     if attrs.http.is_none() && rule.action != Action::Deny && needs_http(rule) {
         return false;
     }
     if let Some(http) = &attrs.http
         && has_request_sources(rule)
-        && !from_matches(rule, attrs.peer, attrs.source_ip, Some(http))
+        && !from_matches(rule, local, attrs.peer, attrs.source_ip, Some(http))
     {
         return false;
     }
@@ -172,7 +308,7 @@ pub(crate) fn request_matches(rule: &RuleSpec, attrs: &RequestAttrs<'_>) -> bool
         .is_none_or(|to| to.iter().any(|o| operation_failure(o, attrs).is_ok()));
     to_ok
         && match (&attrs.http, &rule.when) {
-            (Some(http), Some(when)) => when.iter().all(|c| condition_holds(c, http)),
+            (Some(http), Some(when)) => when.iter().all(|c| condition_holds(c, http, rule.action)),
             _ => true,
         }
 }
@@ -230,5 +366,7 @@ pub(crate) fn route_match_holds(
         && m.methods
             .as_ref()
             .is_none_or(|ms| ms.iter().any(|p| p.0.matches(http.method)))
-        && m.headers.iter().all(|c| condition_holds(c, http))
+        && m.headers
+            .iter()
+            .all(|c| condition_holds(c, http, Action::Allow))
 }

@@ -11,7 +11,12 @@
 //!
 //! The same policy can be written in YAML, TOML or JSON, or imported from the Linkerd
 //! and Istio manifests a team already keeps. Loading never panics, and a typo is an
-//! error with its line and column, never a silently wider policy.
+//! error with its line and column, never a silently wider policy; so is a value that
+//! could never match (a namespace with a `/`, a trust domain with a path).
+//!
+//! `namespaces` and `service_accounts` name namespaces of the trust domains the policy
+//! declares its own ([`PolicySpec::local_trust_domains`]), unless the entry lists
+//! `trust_domains`: `web` of a federated trust domain is not the local `web`.
 //!
 //! ```
 //! # #[cfg(feature = "yaml")] {
@@ -75,6 +80,8 @@ mod tests;
 mod tests_enduser;
 #[cfg(all(test, feature = "yaml"))]
 mod tests_manifest;
+#[cfg(all(test, feature = "yaml"))]
+mod tests_trust;
 
 pub use attrs::{HttpAttrs, RequestAttrs};
 pub use claim::ClaimPath;
@@ -89,12 +96,13 @@ pub use model::{
     RouteSpec, RuleSpec, ServerSpec, SourceSpec,
 };
 pub use mtls::{MtlsMode, PeerAuthentication};
+pub(crate) use normalize::without_parameters;
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};
 pub use pattern::{IdentityPattern, PathPattern, StringMatch};
 #[cfg(feature = "jwt")]
 pub use request_authn::RequestAuthnError;
 pub use request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 pub use values::{
-    Cidr, HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
-    TextPattern, TrustDomainName,
+    Cidr, HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern, Network, PortRange,
+    ServiceAccountPattern, TextPattern, TrustDomainName,
 };

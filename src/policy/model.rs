@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::claim::ClaimPath;
 use super::pattern::{IdentityPattern, PathPattern};
 use super::values::{
-    HeaderNamePattern, HostPattern, MethodPattern, Network, PortRange, ServiceAccountPattern,
-    TextPattern, TrustDomainName,
+    HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern, Network, PortRange,
+    ServiceAccountPattern, TextPattern, TrustDomainName,
 };
 
 /// A list of values in the model: a boxed slice, so a policy of 100,000 rules keeps
@@ -31,6 +31,45 @@ pub struct PolicySpec {
     /// `fd00::/8`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_networks: Vec<Network>,
+    /// The trust domains this deployment treats as its own (`local_trust_domains:
+    /// [example.org]`). A `from` entry's `namespaces` and `service_accounts` (and
+    /// their `not_` twins) name Kubernetes namespaces, and a namespace is only
+    /// meaningful inside a trust domain: `web` of `example.org` and `web` of a
+    /// federated `partner.example` are different teams. So an entry without
+    /// `trust_domains` reads the namespace and service account only of identities of
+    /// these trust domains; a peer of any other trust domain (or an unauthenticated
+    /// one) has none, so it matches no `namespaces` and satisfies every
+    /// `not_namespaces`. An entry that lists `trust_domains` reads them in those
+    /// trust domains instead.
+    ///
+    /// A policy that uses `namespaces` or `service_accounts` in an entry without
+    /// `trust_domains` must set this (or, for Istio's semantics,
+    /// [`namespaces_in_any_trust_domain`](Self::namespaces_in_any_trust_domain)):
+    /// otherwise it does not load, rather than match every trust domain. The
+    /// Linkerd importer sets it to Linkerd's default identity trust domain,
+    /// `cluster.local`.
+    ///
+    /// ```yaml
+    /// local_trust_domains: [example.org]
+    /// rules:
+    ///   - name: web-reads
+    ///     action: allow
+    ///     from: [{namespaces: [web]}]          # spiffe://example.org/ns/web/... only
+    ///   - name: partner-reads
+    ///     action: allow
+    ///     from: [{trust_domains: [partner.example], namespaces: [web]}]
+    /// ```
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_trust_domains: Vec<TrustDomainName>,
+    /// Istio's semantics, set by the Istio importer: `namespaces` and
+    /// `service_accounts` of an entry without `trust_domains` match the namespace of
+    /// an identity of **any** trust domain (Istio matches `source.namespaces`
+    /// against `<any td>/ns/<ns>/...`), so a federated trust domain that issues
+    /// `spiffe://<its td>/ns/web/...` matches `namespaces: [web]`. This relaxes
+    /// [`local_trust_domains`](Self::local_trust_domains), and cannot be combined
+    /// with it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub namespaces_in_any_trust_domain: bool,
     /// Evaluate and log, but let every request through.
     #[serde(default, skip_serializing_if = "is_false")]
     pub dry_run: bool,
@@ -163,16 +202,34 @@ pub struct SourceSpec {
     pub identities: Option<List<IdentityPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_identities: Option<List<IdentityPattern>>,
+    /// The peer's trust domain is one of these (`example.org`; the trust domain's
+    /// ID `spiffe://example.org` is read as `example.org`). When present, it is also
+    /// the set of trust domains whose identities this entry's `namespaces` and
+    /// `service_accounts` read, in place of the policy's
+    /// [`local_trust_domains`](PolicySpec::local_trust_domains).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_domains: Option<List<TrustDomainName>>,
+    /// The peer's trust domain is none of these (an unauthenticated peer has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_trust_domains: Option<List<TrustDomainName>>,
+    /// The peer's Kubernetes namespace (of `spiffe://<td>/ns/<ns>/sa/<sa>`, or of a
+    /// Linkerd identity) matches one of these, and its trust domain is one of this
+    /// entry's `trust_domains` or, without them, one of the policy's
+    /// [`local_trust_domains`](PolicySpec::local_trust_domains) (any trust domain
+    /// under [`namespaces_in_any_trust_domain`](PolicySpec::namespaces_in_any_trust_domain)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespaces: Option<List<TextPattern>>,
+    pub namespaces: Option<List<NamespacePattern>>,
+    /// The peer has no namespace in those trust domains that matches: satisfied by
+    /// a peer of another trust domain and by an unauthenticated peer (add
+    /// `trust_domains` or `authenticated: true` to exclude them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_namespaces: Option<List<TextPattern>>,
+    pub not_namespaces: Option<List<NamespacePattern>>,
+    /// The peer's `namespace/service-account` matches one of these, read in the
+    /// same trust domains as `namespaces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_accounts: Option<List<ServiceAccountPattern>>,
+    /// The peer has no matching service account in those trust domains (like
+    /// `not_namespaces`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_service_accounts: Option<List<ServiceAccountPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +251,16 @@ pub struct SourceSpec {
 }
 
 impl SourceSpec {
+    /// Whether the entry names a Kubernetes field (`namespaces`, `service_accounts`
+    /// or a `not_` twin): one read only in the trust domains the entry or the policy
+    /// names.
+    pub(crate) fn has_kubernetes_fields(&self) -> bool {
+        self.namespaces.is_some()
+            || self.not_namespaces.is_some()
+            || self.service_accounts.is_some()
+            || self.not_service_accounts.is_some()
+    }
+
     /// Whether the entry names a request-level field (`request_principals` or its
     /// `not_` twin): one that a connection cannot decide and TCP never has.
     pub fn has_request_fields(&self) -> bool {

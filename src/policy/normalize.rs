@@ -1,12 +1,22 @@
 //! Request path and host normalization, run before any path or host rule is matched.
 //!
-//! What is authorized must be what is served: the enforcement layer matches the
-//! normalized path and forwards that same path to the inner service, and it answers 400
-//! for anything [`normalize_path`] rejects.
+//! What is authorized must be what is served, wherever the enforcement layer sits. A
+//! router (axum's, or the app's behind a proxy) has often chosen its handler from the
+//! raw path before the layer runs, so the layer cannot fix the path up: it can only
+//! refuse what two readers could read differently. So [`normalize_path`]
+//!
+//! - **refuses** (the layer answers 400) any path that is not already in normal form —
+//!   a dot segment, raw or encoded (`/a/../b`, `/a/%2e%2e/b`, `/..;/b`), an empty segment
+//!   (`//`), an encoded separator (`%2F`, `%5C`), an encoded `%` (`%25`: double
+//!   encoding), a control character, a malformed escape, or bytes that do not decode to
+//!   UTF-8 — so a router matching the raw path and the policy see the same segments;
+//! - **decodes** every other escape, so the policy matches what an app that decodes the
+//!   path once reads (`/%40admin` is `/@admin`, `/caf%C3%A9` is `/café`).
 //!
 //! ```
-//! use meshless::policy::{normalize_host, normalize_path};
-//! assert_eq!(normalize_path("/a/./b/../%63//d")?, "/a/c/d");
+//! use meshless::policy::{PathError, normalize_host, normalize_path};
+//! assert_eq!(normalize_path("/a/%40b/caf%c3%a9")?, "/a/@b/café");
+//! assert!(matches!(normalize_path("/admin/../public"), Err(PathError::NotNormalized { .. })));
 //! assert!(normalize_path("/admin%2Fusers").is_err());
 //! assert_eq!(normalize_host("API.Example.org:8443"), "api.example.org");
 //! # Ok::<(), meshless::policy::PathError>(())
@@ -16,35 +26,24 @@ use std::borrow::Cow;
 
 use super::error::PathError;
 
-/// Normalizes a request path (without its query) the way the policy matches it.
+/// The path as the policy matches it: `path` (without its query) with every
+/// percent-escape decoded, provided the path is already in normal form.
 ///
-/// - `%HH` of an unreserved character (`A-Z a-z 0-9 - . _ ~`) is decoded; other escapes
-///   are kept, with upper-case hex digits;
-/// - dot segments are removed (RFC 3986 §5.2.4) and repeated slashes merged;
-/// - the empty path becomes `/`; `*` (the `OPTIONS *` target) is returned as is.
+/// A path in normal form starts with `/` (or is `*`, the `OPTIONS *` target) and has no
+/// dot segment and no empty segment other than a trailing one (`/orders/` is fine).
+/// Because such a path has the same segments before and after decoding, a router that
+/// matches the raw path, an app that decodes it once and the policy all read the same
+/// request. Patterns in policies are written decoded (`/café`, `/@admin`).
 ///
 /// # Errors
 ///
-/// An encoded slash or backslash (`%2F`, `%5C`), a raw backslash, NUL or any control
-/// character (raw or encoded), a malformed escape, a path whose fully decoded bytes
-/// are not UTF-8, a path not starting with `/`, or a dot segment with `;` parameters
+/// [`PathError::NotNormalized`] (with the RFC 3986 resolution, for a client to send
+/// instead) for a dot segment, raw or encoded, or an empty segment; an encoded slash or
+/// backslash (`%2F`, `%5C`), an encoded `%` (`%25`), a raw backslash, NUL or any control
+/// character (raw or encoded), a malformed escape, a path whose decoded bytes are not
+/// UTF-8, a path not starting with `/`, or a dot segment with `;` parameters
 /// (`/..;/admin`, `/.;x/`), which servlet containers resolve as `..` or `.`.
 pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
-    let normal = normalize_segments(path)?;
-    if normal.contains(';') || normal.contains("%3B") {
-        let dot_with_params = normal.split('/').any(|segment| {
-            let base = segment.split(';').next().unwrap_or_default();
-            let base = base.split("%3B").next().unwrap_or_default();
-            base.len() < segment.len() && matches!(base, "." | "..")
-        });
-        if dot_with_params {
-            return Err(PathError::DotSegmentParameters(path.to_owned()));
-        }
-    }
-    Ok(normal)
-}
-
-fn normalize_segments(path: &str) -> Result<Cow<'_, str>, PathError> {
     if path.is_empty() {
         return Ok(Cow::Borrowed("/"));
     }
@@ -54,21 +53,62 @@ fn normalize_segments(path: &str) -> Result<Cow<'_, str>, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute(path.to_owned()));
     }
-    let mut needs_work = false;
-    for (i, &b) in path.as_bytes().iter().enumerate() {
+    let mut has_escape = false;
+    for &b in path.as_bytes() {
         match b {
             b'\\' => return Err(PathError::Backslash(path.to_owned())),
             0..=0x1f | 0x7f => return Err(PathError::ControlCharacter(escape(path))),
-            b'%' => needs_work = true,
-            b'/' if matches!(path.as_bytes().get(i + 1), Some(b'/' | b'.')) => needs_work = true,
+            b'%' => has_escape = true,
             _ => {}
         }
     }
-    if !needs_work {
-        return Ok(Cow::Borrowed(path));
+    let decoded = if has_escape {
+        Cow::Owned(decode(path)?)
+    } else {
+        Cow::Borrowed(path)
+    };
+    debug_assert!(decoded.starts_with('/'));
+    check_segments(path, &decoded)?;
+    Ok(decoded)
+}
+
+/// Decodes the escapes of a path fragment (a suffix pattern) with the checks of
+/// [`normalize_path`] but none on segments.
+pub(crate) fn decode_escapes(text: &str) -> Result<Cow<'_, str>, PathError> {
+    if text.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
+        return Err(PathError::ControlCharacter(escape(text)));
     }
-    let decoded = decode_unreserved(path)?;
-    Ok(Cow::Owned(remove_dot_segments(&decoded)))
+    if text.contains('%') {
+        decode(text).map(Cow::Owned)
+    } else {
+        Ok(Cow::Borrowed(text))
+    }
+}
+
+/// Refuses dot segments (also with `;` parameters) and empty segments other than the
+/// last one. `decoded` starts with `/`.
+fn check_segments(path: &str, decoded: &str) -> Result<(), PathError> {
+    let segments = decoded[1..].split('/');
+    let count = decoded[1..].split('/').count();
+    let mut not_normal = false;
+    for (i, segment) in segments.enumerate() {
+        let base = segment.split(';').next().unwrap_or_default();
+        if matches!(base, "." | "..") {
+            if base.len() < segment.len() {
+                return Err(PathError::DotSegmentParameters(path.to_owned()));
+            }
+            not_normal = true;
+        } else if segment.is_empty() && i + 1 < count {
+            not_normal = true;
+        }
+    }
+    if not_normal {
+        return Err(PathError::NotNormalized {
+            path: path.to_owned(),
+            normal: remove_dot_segments(decoded),
+        });
+    }
+    Ok(())
 }
 
 fn escape(s: &str) -> String {
@@ -84,21 +124,18 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes unreserved escapes, validates the rest, and checks that the fully decoded
-/// byte string is UTF-8.
-fn decode_unreserved(path: &str) -> Result<String, PathError> {
+/// Decodes every escape, refusing those that would change what the path means to a
+/// reader that decodes it (separators, `%`, control characters) and a result that is
+/// not UTF-8.
+fn decode(path: &str) -> Result<String, PathError> {
     let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
-    let mut fully_decoded = Vec::with_capacity(path.len());
+    let mut out = Vec::with_capacity(path.len());
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
         if b != b'%' {
-            let ch_len = utf8_len(b);
-            let chunk = path.get(i..i + ch_len).unwrap_or_default();
-            out.push_str(chunk);
-            fully_decoded.extend_from_slice(chunk.as_bytes());
-            i += ch_len.max(1);
+            out.push(b);
+            i += 1;
             continue;
         }
         let (Some(hi), Some(lo)) = (
@@ -110,36 +147,18 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
         let v = hi * 16 + lo;
         match v {
             b'/' | b'\\' => return Err(PathError::EncodedSeparator(path.to_owned())),
-            0..=0x1f | 0x7f => return Err(PathError::ControlCharacter(path.to_owned())),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(v));
-            }
-            _ => {
-                out.push('%');
-                out.push(char::from(b"0123456789ABCDEF"[usize::from(hi)]));
-                out.push(char::from(b"0123456789ABCDEF"[usize::from(lo)]));
-            }
+            b'%' => return Err(PathError::EncodedPercent(path.to_owned())),
+            0..=0x1f | 0x7f => return Err(PathError::ControlCharacter(escape(path))),
+            _ => out.push(v),
         }
-        fully_decoded.push(v);
         i += 3;
     }
-    if std::str::from_utf8(&fully_decoded).is_err() {
-        return Err(PathError::InvalidUtf8(path.to_owned()));
-    }
-    Ok(out)
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xf0..=0xff => 4,
-        0xe0..=0xef => 3,
-        0xc0..=0xdf => 2,
-        _ => 1,
-    }
+    String::from_utf8(out).map_err(|_| PathError::InvalidUtf8(path.to_owned()))
 }
 
 /// Removes `.` and `..` segments and empty segments (merging `//`), keeping a trailing
-/// slash where RFC 3986 keeps one. `path` starts with `/`.
+/// slash where RFC 3986 keeps one: the path a client should have sent. `path` starts
+/// with `/`.
 fn remove_dot_segments(path: &str) -> String {
     let mut stack: Vec<&str> = Vec::new();
     let mut trailing_slash = false;
@@ -170,6 +189,28 @@ fn remove_dot_segments(path: &str) -> String {
     out
 }
 
+/// The second reading of a path with `;` parameters: each segment cut at its first
+/// `;` and empty segments dropped, as servlet containers (Tomcat, Spring) route it.
+/// `None` when the path has no `;`.
+pub(crate) fn without_parameters(path: &str) -> Option<String> {
+    if !path.contains(';') {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    let trailing = path.ends_with('/');
+    for segment in path.split('/') {
+        let base = segment.split(';').next().unwrap_or_default();
+        if !base.is_empty() {
+            out.push('/');
+            out.push_str(base);
+        }
+    }
+    if out.is_empty() || trailing {
+        out.push('/');
+    }
+    Some(out)
+}
+
 /// Normalizes a host for matching: ASCII lower case, port removed (`host:port` and
 /// `[v6]:port`), one trailing dot removed (`example.org.` is `example.org`).
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
@@ -196,12 +237,57 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
     }
 }
 
+/// Splits an authority `host[:port]` the one way every reader splits it, or `None`
+/// when readers could disagree: userinfo (`user@host`), a port that is not 1 to 5
+/// digits up to 65535, a second `:` outside brackets (`a:1:2`), an empty host, or a
+/// host byte outside letters, digits, `-`, `.`, `_`, `~` (brackets: hex digits, `:`
+/// and `.`). Many app servers cut the host at the first `:`, so `admin:abc` must not
+/// reach them as anything but an error.
+fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']')?;
+        let ok = !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !ok {
+            return None;
+        }
+        let host = &authority[..inner.len() + 2];
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        let ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+        if !ok {
+            return None;
+        }
+        (host, port)
+    };
+    if let Some(port) = port {
+        let digits =
+            !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u32>().ok()? > 65535 {
+            return None;
+        }
+    }
+    Some((host, port))
+}
+
 /// The request target as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NormalizedTarget<'a> {
     /// The normalized host, from the URI authority or the Host header.
     pub host: Option<Cow<'a, str>>,
-    /// The normalized path (query removed): the path to match and to forward.
+    /// The decoded path (query removed) that the policy matches; see [`normalize_path`].
     pub path: Cow<'a, str>,
 }
 
@@ -210,29 +296,37 @@ pub struct NormalizedTarget<'a> {
 /// # Errors
 ///
 /// Any [`normalize_path`] error; [`PathError::HostMismatch`] when an absolute-form URI
-/// or HTTP/2 `:authority` names another host than the Host header;
-/// [`PathError::InvalidHost`] when the Host header is not visible ASCII.
+/// or HTTP/2 `:authority` names another host or port than the Host header (RFC 9113
+/// §8.3.1); [`PathError::InvalidHost`] when either is not a plain `host[:port]` (see
+/// above: userinfo, a bad port, stray colons, other bytes).
 pub fn normalize_target<'a>(
     uri: &'a http::Uri,
     host_header: Option<&'a http::HeaderValue>,
 ) -> Result<NormalizedTarget<'a>, PathError> {
     let path = normalize_path(uri.path())?;
+    let invalid =
+        |s: &[u8]| PathError::InvalidHost(String::from_utf8_lossy(s).escape_default().to_string());
     let header = match host_header {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .filter(|h| !h.is_empty() && !h.contains(['/', '@', ' ']))
-                .ok_or_else(|| {
-                    PathError::InvalidHost(String::from_utf8_lossy(v.as_bytes()).into())
-                })?,
-        ),
+        Some(v) => {
+            let text = v.to_str().map_err(|_| invalid(v.as_bytes()))?;
+            Some((
+                text,
+                split_authority(text).ok_or_else(|| invalid(v.as_bytes()))?,
+            ))
+        }
         None => None,
     };
-    let authority = uri.authority().map(|a| a.as_str());
+    let authority = match uri.authority() {
+        Some(a) => Some((
+            a.as_str(),
+            split_authority(a.as_str()).ok_or_else(|| invalid(a.as_str().as_bytes()))?,
+        )),
+        None => None,
+    };
     let host = match (authority, header) {
-        (Some(a), Some(h)) => {
-            let (na, nh) = (normalize_host(strip_userinfo(a)), normalize_host(h));
-            if na != nh {
+        (Some((a, (ah, ap))), Some((h, (hh, hp)))) => {
+            let (na, nh) = (normalize_host(ah), normalize_host(hh));
+            if na != nh || ap != hp {
                 return Err(PathError::HostMismatch {
                     authority: a.to_owned(),
                     host: h.to_owned(),
@@ -240,15 +334,10 @@ pub fn normalize_target<'a>(
             }
             Some(na)
         }
-        (Some(a), None) => Some(normalize_host(strip_userinfo(a))),
-        (None, Some(h)) => Some(normalize_host(h)),
+        (Some((_, (host, _))), None) | (None, Some((_, (host, _)))) => Some(normalize_host(host)),
         (None, None) => None,
     };
     Ok(NormalizedTarget { host, path })
-}
-
-fn strip_userinfo(authority: &str) -> &str {
-    authority.rsplit_once('@').map_or(authority, |(_, h)| h)
 }
 
 #[cfg(test)]
@@ -256,27 +345,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalization_table() {
+    fn paths_in_normal_form_are_decoded() {
         let ok = [
-            ("", "/"),
             ("/", "/"),
             ("/orders", "/orders"),
+            ("/orders/", "/orders/"),
+            ("/%61%62c", "/abc"),
+            ("/x%7e", "/x~"),
+            ("/caf%c3%a9", "/café"),
+            ("/caf%C3%A9", "/café"),
+            ("/a%20b", "/a b"),
+            ("/%40admin", "/@admin"),
+            ("/a%2a", "/a*"),
+            ("/a%3Fb", "/a?b"),
+            ("/a%2ebc", "/a.bc"),
+            ("/...", "/..."),
+            ("*", "*"),
+        ];
+        for (input, want) in ok {
+            assert_eq!(normalize_path(input).unwrap(), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn paths_not_in_normal_form_are_refused_with_the_normal_form() {
+        for (input, normal) in [
             ("/a/./b", "/a/b"),
             ("/a/b/../c", "/a/c"),
             ("/a/b/..", "/a/"),
             ("/../../etc/passwd", "/etc/passwd"),
             ("//a///b//", "/a/b/"),
-            ("/%61%62c", "/abc"),
             ("/%2e%2e/admin", "/admin"),
             ("/a/%2E/b", "/a/b"),
-            ("/x%7e", "/x~"),
-            ("/caf%c3%a9", "/caf%C3%A9"),
-            ("/a%20b", "/a%20b"),
-            ("/a%2a", "/a%2A"),
-            ("*", "*"),
-        ];
-        for (input, want) in ok {
-            assert_eq!(normalize_path(input).unwrap(), want, "input {input:?}");
+            ("/admin/.%2e/public", "/public"),
+            ("/admin//x", "/admin/x"),
+            ("/.", "/"),
+            ("//", "/"),
+        ] {
+            assert_eq!(
+                normalize_path(input),
+                Err(PathError::NotNormalized {
+                    path: input.to_owned(),
+                    normal: normal.to_owned()
+                }),
+                "{input}"
+            );
         }
     }
 
@@ -297,6 +410,8 @@ mod tests {
             "/a%c3",
             "/a%zz",
             "/a%2",
+            "/%2561dmin",
+            "/a%25",
             "relative",
         ] {
             assert!(normalize_path(bad).is_err(), "accepted {bad:?}");
@@ -328,9 +443,23 @@ mod tests {
             ("/a/...;/b", "/a/...;/b"),
             ("/a/;/b", "/a/;/b"),
             ("/a/x..;/b", "/a/x..;/b"),
-            ("/a/./b;c", "/a/b;c"),
+            ("/a/b%3Bc", "/a/b;c"),
         ] {
             assert_eq!(normalize_path(ok).unwrap(), normal, "{ok}");
+        }
+    }
+
+    #[test]
+    fn the_parameter_free_reading_is_what_servlet_containers_route() {
+        for (path, want) in [
+            ("/admin;jsessionid=1", Some("/admin")),
+            ("/a/b;v=1/c", Some("/a/b/c")),
+            ("/;x/admin", Some("/admin")),
+            ("/a/;/b/", Some("/a/b/")),
+            (";", Some("/")),
+            ("/orders", None),
+        ] {
+            assert_eq!(without_parameters(path).as_deref(), want, "{path}");
         }
     }
 
@@ -357,19 +486,62 @@ mod tests {
     }
 
     #[test]
+    fn authorities_readers_could_split_differently_are_refused() {
+        for ok in [
+            "a",
+            "a.example:443",
+            "[::1]",
+            "[::1]:8443",
+            "a_b.local:1",
+            "a.:0",
+        ] {
+            assert!(split_authority(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "admin.internal:abc",
+            "a:1:2",
+            "a:",
+            "a:123456",
+            "a:65536",
+            "user@a",
+            "a b",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "[zz]",
+            "a/b",
+            ":80",
+        ] {
+            assert!(split_authority(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
     fn target_rejects_authority_host_mismatch() {
-        let uri: http::Uri = "http://evil.example/x".parse().unwrap();
         let host = http::HeaderValue::from_static("good.example");
-        assert!(matches!(
-            normalize_target(&uri, Some(&host)),
-            Err(PathError::HostMismatch { .. })
-        ));
-        let uri: http::Uri = "http://GOOD.example:80/a/../b?q=1".parse().unwrap();
+        for uri in ["http://evil.example/x", "http://good.example:8080/x"] {
+            let uri: http::Uri = uri.parse().unwrap();
+            assert!(matches!(
+                normalize_target(&uri, Some(&host)),
+                Err(PathError::HostMismatch { .. })
+            ));
+        }
+        let uri: http::Uri = "http://GOOD.example/b?q=1".parse().unwrap();
         let t = normalize_target(&uri, Some(&host)).unwrap();
         assert_eq!(t.host.as_deref(), Some("good.example"));
         assert_eq!(t.path, "/b");
         let uri: http::Uri = "/x".parse().unwrap();
         let t = normalize_target(&uri, Some(&host)).unwrap();
         assert_eq!(t.host.as_deref(), Some("good.example"));
+        for bad in ["admin.internal:abc", "a:1:2", "user@a"] {
+            let v = http::HeaderValue::from_static(bad);
+            assert!(matches!(
+                normalize_target(&uri, Some(&v)),
+                Err(PathError::InvalidHost(_))
+            ));
+        }
+        let uri: http::Uri = "http://user@good.example/x".parse().unwrap();
+        assert!(normalize_target(&uri, None).is_err());
     }
 }

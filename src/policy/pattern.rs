@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Identity, SpiffeId};
+use crate::{Identity, LinkerdId, SpiffeId};
 
 /// Istio's string match: exact, `prefix*`, `*suffix`, or `*` (any non-empty value).
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -90,6 +90,12 @@ impl fmt::Debug for StringMatch {
 /// - `spiffe://td/prefix/*`: any SPIFFE ID under that path (one or more segments);
 /// - `*` as an inner path segment (`spiffe://td/ns/*/sa/web`): exactly one segment;
 /// - a DNS identity (Linkerd): exact, or `*.suffix` for any identity under `suffix`.
+///
+/// A pattern no peer could ever match is refused when the policy loads: an exact DNS
+/// name that is not a Linkerd identity
+/// (`<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<trust-domain>`), an
+/// Istio-style principal without its scheme (`td/ns/x/sa/y`: write
+/// `spiffe://td/ns/x/sa/y`), or a SPIFFE ID that breaks the SPIFFE-ID rules.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IdentityPattern {
     text: Box<str>,
@@ -230,6 +236,12 @@ impl FromStr for IdentityPattern {
                             .bytes()
                             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 });
+            if s.contains('/') && !s.contains("://") {
+                // Istio writes principals `td/ns/x/sa/y`; here SPIFFE IDs are whole.
+                return Err(format!(
+                    "`{s}` is not an identity: SPIFFE IDs are written in full, `spiffe://{s}`"
+                ));
+            }
             if !valid {
                 return Err(format!(
                     "`{s}`: not `*`, a spiffe id pattern, or a lowercase dns identity (`*.suffix` allowed)"
@@ -237,6 +249,9 @@ impl FromStr for IdentityPattern {
             }
             if suffix {
                 IdKind::DnsSuffix(name.into())
+            } else if let Err(e) = LinkerdId::parse(s) {
+                // The only DNS identities a peer can prove are Linkerd's.
+                return Err(format!("{e}, so this identity never matches a peer"));
             } else {
                 IdKind::Exact
             }
@@ -305,7 +320,17 @@ impl PathPattern {
 impl FromStr for PathPattern {
     type Err = String;
 
+    /// Parses a pattern written as requests are matched: in normal form (no dot or
+    /// empty segments) and decoded (`/café`, `/@admin`). Escapes in the pattern are
+    /// decoded (`/caf%C3%A9` matches what `/café` matches); a pattern no normalized
+    /// request could match is an error.
     fn from_str(s: &str) -> Result<Self, String> {
+        let not_normal = |e: super::error::PathError| match e {
+            super::error::PathError::NotNormalized { normal, .. } => {
+                format!("`{s}` is not normalized (requests are matched as `{normal}`)")
+            }
+            e => format!("`{s}`: {e}"),
+        };
         let kind = if s.contains('{') || s.contains('}') {
             let Some(rest) = s.strip_prefix('/') else {
                 return Err(format!("`{s}`: a path template must start with `/`"));
@@ -325,20 +350,50 @@ impl FromStr for PathPattern {
                     lit => Tseg::Lit(lit.into()),
                 });
             }
+            // The template in normal form: the same checks as a request path, with
+            // `x` standing for each placeholder.
+            let sample: String = segs
+                .iter()
+                .map(|seg| match seg {
+                    Tseg::Lit(l) => format!("/{l}"),
+                    Tseg::One | Tseg::Rest => "/x".to_owned(),
+                })
+                .collect();
+            let decoded = super::normalize::normalize_path(&sample).map_err(not_normal)?;
+            if decoded != sample {
+                for (seg, text) in segs.iter_mut().zip(decoded[1..].split('/')) {
+                    if let Tseg::Lit(l) = seg {
+                        *l = text.into();
+                    }
+                }
+            }
             PathKind::Template(segs)
         } else {
             let m = StringMatch::parse(s).map_err(|e| format!("path {e}"))?;
-            if let StringMatch::Exact(t) | StringMatch::Prefix(t) = &m {
-                if !t.starts_with('/') {
-                    return Err(format!("`{s}`: a path must start with `/`"));
+            let m = match m {
+                StringMatch::Exact(t) | StringMatch::Prefix(t) => {
+                    if !t.starts_with('/') {
+                        return Err(format!("`{s}`: a path must start with `/`"));
+                    }
+                    // A prefix may end inside a segment (`/admin*`) or after its slash
+                    // (`/api/*`); either way it is a path in normal form.
+                    if s.ends_with('*') {
+                        let sample = format!("{t}x");
+                        let normal =
+                            super::normalize::normalize_path(&sample).map_err(not_normal)?;
+                        StringMatch::Prefix(normal[..normal.len() - 1].into())
+                    } else {
+                        let normal = super::normalize::normalize_path(&t).map_err(not_normal)?;
+                        StringMatch::Exact(normal.into())
+                    }
                 }
-                let normal = super::normalize::normalize_path(t).map_err(|e| e.to_string())?;
-                if normal != **t && !(matches!(m, StringMatch::Prefix(_)) && t.ends_with('/')) {
-                    return Err(format!(
-                        "`{s}` is not normalized (requests are matched as `{normal}`)"
-                    ));
-                }
-            }
+                StringMatch::Suffix(t) => StringMatch::Suffix(
+                    super::normalize::decode_escapes(&t)
+                        .map_err(not_normal)?
+                        .into(),
+                ),
+                StringMatch::Any => StringMatch::Any,
+            };
             PathKind::Glob(m)
         };
         Ok(Self {

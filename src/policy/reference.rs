@@ -62,7 +62,32 @@ fn identity(pat: &str, id: &str) -> bool {
     p.len() == v.len()
 }
 
+/// Patterns are written as requests are matched, decoded; escapes in them are decoded.
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match (
+            b[i],
+            s.get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+        ) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn path(pat: &str, v: &str) -> bool {
+    let pat = &pct_decode(pat);
     if !pat.contains('{') {
         return glob(pat, v);
     }
@@ -110,13 +135,25 @@ where
     }
 }
 
-fn source(s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
+fn source(spec: &PolicySpec, s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
     let id = a.peer.map(|i| i.as_str().to_owned());
     let td = a.peer.map(|i| i.trust_domain().to_owned());
-    let ns = a.peer.and_then(|i| i.namespace().map(str::to_owned));
-    let sa = a
+    // Namespaces and service accounts exist only in the entry's trust domains, else
+    // in the policy's own ones (in every one under Istio's semantics).
+    let homes: Vec<String> = match &s.trust_domains {
+        Some(tds) => tds.iter().map(ToString::to_string).collect(),
+        None => spec
+            .local_trust_domains
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    };
+    let any_home = s.trust_domains.is_none() && spec.namespaces_in_any_trust_domain;
+    let kube = a
         .peer
-        .and_then(|i| Some(format!("{}/{}", i.namespace()?, i.service_account()?)));
+        .filter(|i| any_home || homes.iter().any(|h| h == i.trust_domain()));
+    let ns = kube.and_then(|i| i.namespace().map(str::to_owned));
+    let sa = kube.and_then(|i| Some(format!("{}/{}", i.namespace()?, i.service_account()?)));
     let idm = |p: String| id.as_deref().is_some_and(|i| identity(&p, i));
     let tdm = |p: String| td.as_deref() == Some(p.as_str());
     let nsm = |p: String| ns.as_deref().is_some_and(|n| glob(&p, n));
@@ -182,17 +219,26 @@ fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
         && any(&o.not_paths, true, pathm)
 }
 
-fn header_values(a: &RequestAttrs<'_>, name: &str) -> Vec<String> {
-    a.http
-        .and_then(|h| h.headers)
-        .map(|m| {
-            m.get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+/// A header as one field: the lines joined with `,`, each element trimmed, bytes read
+/// as Latin-1 so that every byte is kept; `None` when absent.
+fn header_field(a: &RequestAttrs<'_>, name: &str) -> Option<String> {
+    let headers = a.http.and_then(|h| h.headers)?;
+    let lines: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.as_bytes().iter().map(|&b| char::from(b)).collect())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    Some(canonical_list(&lines.join(",")))
+}
+
+fn canonical_list(text: &str) -> String {
+    text.split(',')
+        .map(|e| e.trim_matches([' ', '\t']))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The string values of a claim: the claims re-read from their JSON text, walked
@@ -221,20 +267,33 @@ fn claim_values(a: &RequestAttrs<'_>, path: &super::claim::ClaimPath) -> Vec<Str
     }
 }
 
-fn condition(c: &super::model::ConditionSpec, a: &RequestAttrs<'_>) -> bool {
-    let vals = match (&c.header, &c.claim) {
-        (Some(h), _) => header_values(a, h.0.as_str()),
-        (None, Some(path)) => claim_values(a, path),
-        (None, None) => Vec::new(),
+/// A header condition: the whole field, and for the side that denies also each
+/// comma-separated element (see `matching::condition_holds`).
+fn condition(c: &super::model::ConditionSpec, a: &RequestAttrs<'_>, action: Action) -> bool {
+    let hit = |ps: &super::model::List<super::values::TextPattern>, elements: bool| match (
+        &c.header, &c.claim,
+    ) {
+        (Some(h), _) => header_field(a, h.0.as_str()).is_some_and(|v| {
+            let mut readings = vec![v.clone()];
+            if elements {
+                readings.extend(v.split(',').map(str::to_owned));
+            }
+            ps.iter().any(|p| {
+                let p: String = p.to_string().bytes().map(char::from).collect();
+                p == "*" || readings.iter().any(|r| glob(&canonical_list(&p), r))
+            })
+        }),
+        (None, Some(path)) => claim_values(a, path)
+            .iter()
+            .any(|v| ps.iter().any(|p| glob(&p.to_string(), v))),
+        (None, None) => false,
     };
-    let hit = |ps: &super::model::List<super::values::TextPattern>| {
-        vals.iter()
-            .any(|v| ps.iter().any(|p| glob(&p.to_string(), v)))
-    };
-    c.values.as_ref().is_none_or(hit) && !c.not_values.as_ref().is_some_and(hit)
+    let deny_side = action != Action::Allow;
+    c.values.as_ref().is_none_or(|p| hit(p, deny_side))
+        && !c.not_values.as_ref().is_some_and(|p| hit(p, !deny_side))
 }
 
-fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
+fn rule(spec: &PolicySpec, r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     let http_fields = r.when.is_some()
         || r.from
             .iter()
@@ -254,11 +313,11 @@ fn rule(r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     let from = r
         .from
         .as_ref()
-        .is_none_or(|f| f.iter().any(|s| source(s, a)));
+        .is_none_or(|f| f.iter().any(|s| source(spec, s, a)));
     let to =
         r.to.as_ref()
             .is_none_or(|t| t.iter().any(|o| operation(o, a)));
-    let when = a.http.is_none() || r.when.iter().flatten().all(|c| condition(c, a));
+    let when = a.http.is_none() || r.when.iter().flatten().all(|c| condition(c, a, r.action));
     from && to && when
 }
 
@@ -281,14 +340,14 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
                         && m.methods
                             .as_ref()
                             .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
-                        && m.headers.iter().all(|c| condition(c, attrs))
+                        && m.headers.iter().all(|c| condition(c, attrs, Action::Allow))
                 })
         });
         if !hit {
             return (Verdict::NotFound, "route-not-found".into(), Vec::new());
         }
     }
-    let matching: Vec<&RuleSpec> = spec.rules.iter().filter(|r| rule(r, attrs)).collect();
+    let matching: Vec<&RuleSpec> = spec.rules.iter().filter(|r| rule(spec, r, attrs)).collect();
     let audits = matching
         .iter()
         .filter(|r| r.action == Action::Audit)

@@ -199,19 +199,34 @@ fn identity_patterns() {
 fn source_fields_and_their_not_twins() {
     let web = spiffe("spiffe://example.org/ns/web/sa/frontend");
     let ops = spiffe("spiffe://other.org/ns/ops/sa/admin");
-    let cases: [(&str, [bool; 3]); 10] = [
+    // The policy's own trust domain is example.org: `ops` of other.org is not its
+    // `ops` unless an entry names other.org.
+    let cases: [(&str, [bool; 3]); 14] = [
         (r#"{"trust_domains":["example.org"]}"#, [true, false, false]),
         (
             r#"{"not_trust_domains":["example.org"]}"#,
             [false, true, true],
         ),
         (r#"{"namespaces":["w*"]}"#, [true, false, false]),
+        (r#"{"namespaces":["ops"]}"#, [false, false, false]),
+        (
+            r#"{"trust_domains":["other.org"],"namespaces":["ops"]}"#,
+            [false, true, false],
+        ),
         (r#"{"not_namespaces":["web"]}"#, [false, true, true]),
         (
             r#"{"service_accounts":["web/frontend"]}"#,
             [true, false, false],
         ),
-        (r#"{"not_service_accounts":["ops/*"]}"#, [true, false, true]),
+        (r#"{"not_service_accounts":["ops/*"]}"#, [true, true, true]),
+        (
+            r#"{"trust_domains":["example.org","other.org"],"not_service_accounts":["ops/*"]}"#,
+            [true, false, false],
+        ),
+        (
+            r#"{"trust_domains":["other.org"],"service_accounts":["ops/admin"]}"#,
+            [false, true, false],
+        ),
         (r#"{"authenticated":true}"#, [true, true, false]),
         (r#"{"authenticated":false}"#, [false, false, true]),
         (r#"{"not_identities":["*"]}"#, [false, false, true]),
@@ -221,7 +236,10 @@ fn source_fields_and_their_not_twins() {
         ),
     ];
     for (from, want) in cases {
-        let p = one_rule(&format!(r#""from":[{from}]"#));
+        let p = Policy::from_json(&format!(
+            r#"{{"local_trust_domains":["example.org"],"rules":[{{"name":"r","action":"allow","from":[{from}]}}]}}"#
+        ))
+        .unwrap();
         let peers = [
             (Some(&web), "10.0.0.1"),
             (Some(&ops), "192.168.0.1"),
@@ -319,11 +337,57 @@ fn header_conditions() {
     let p = one_rule(
         r#""when":[{"header":"x-tenant","values":["acme"]},{"header":"x-debug","not_values":["*"]}]"#,
     );
-    let ok = headers(&[("x-tenant", "other"), ("x-tenant", "acme")]);
+    let ok = headers(&[("x-tenant", " acme\t")]);
     let debug = headers(&[("x-tenant", "acme"), ("x-debug", "1")]);
+    let empty_debug = headers(&[("x-tenant", "acme"), ("x-debug", "")]);
     let a = RequestAttrs::connection(None, None, None).with_request("GET", "/");
     assert!(decide(&p, &a.with_headers(&ok)).is_allowed());
     assert!(!decide(&p, &a.with_headers(&debug)).is_allowed());
+    assert!(
+        !decide(&p, &a.with_headers(&empty_debug)).is_allowed(),
+        "an empty value is present"
+    );
+    // Two lines are the comma-joined field (RFC 9110 §5.3), as an app reads them:
+    // `other, acme` is not `acme`, however it is sent.
+    for two in [
+        headers(&[("x-tenant", "other"), ("x-tenant", "acme")]),
+        headers(&[("x-tenant", "other, acme")]),
+        headers(&[("x-tenant", "other ,acme")]),
+    ] {
+        assert!(!decide(&p, &a.with_headers(&two)).is_allowed(), "{two:?}");
+    }
+    // A deny rule also reads each element, as an app splitting the list would.
+    let deny = Policy::from_json(
+        r#"{"default":"all-unauthenticated","rules":[{"name":"d","action":"deny","when":[{"header":"x-role","values":["debug"]}]},
+            {"name":"n","action":"deny","when":[{"header":"x-env","not_values":["prod"]}]}]}"#,
+    )
+    .unwrap();
+    for (pairs, denied) in [
+        (&[("x-role", "debug"), ("x-env", "prod")][..], true),
+        (
+            &[("x-role", "viewer"), ("x-role", "debug"), ("x-env", "prod")][..],
+            true,
+        ),
+        (&[("x-role", "viewer, debug"), ("x-env", "prod")][..], true),
+        (&[("x-role", "viewer"), ("x-env", "prod")][..], false),
+        (&[("x-env", "prod"), ("x-env", "dev")][..], true),
+        (&[("x-env", "prod")][..], false),
+    ] {
+        let h = headers(pairs);
+        assert_eq!(
+            !decide(&deny, &a.with_headers(&h)).is_allowed(),
+            denied,
+            "{pairs:?}"
+        );
+    }
+    let list = one_rule(r#""when":[{"header":"x-tenant","values":["other, acme"]}]"#);
+    for two in [
+        headers(&[("x-tenant", "other"), ("x-tenant", "acme")]),
+        headers(&[("x-tenant", "other,acme")]),
+        headers(&[("x-tenant", "other ,  acme ")]),
+    ] {
+        assert!(decide(&list, &a.with_headers(&two)).is_allowed(), "{two:?}");
+    }
     assert!(
         !decide(&p, &a).is_allowed(),
         "missing header matches no values"
@@ -393,7 +457,7 @@ fn dry_run_reports_but_does_not_enforce() {
 #[test]
 fn tcp_connections_follow_istio() {
     let p = Policy::from_json(
-        r#"{"default":"all-unauthenticated","rules":[
+        r#"{"default":"all-unauthenticated","local_trust_domains":["td"],"rules":[
         {"name":"http-allow","action":"allow","to":[{"paths":["/x"]}]},
         {"name":"tcp-deny","action":"deny","from":[{"namespaces":["bad"]}],"to":[{"methods":["POST"],"ports":[5432]}]}]}"#,
     )

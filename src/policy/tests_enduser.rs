@@ -148,7 +148,7 @@ fn the_same_connection_decides_per_request_principal() {
 #[test]
 fn request_fields_are_http_only_on_tcp() {
     let p = Policy::from_yaml(
-        "default: all-unauthenticated\nrules:\n  - name: users\n    action: allow\n    from: [{request_principals: [\"*\"]}]\n  - name: no-bots\n    action: deny\n    from: [{namespaces: [web], not_request_principals: [\"*/bot\"]}]\n",
+        "default: all-unauthenticated\nlocal_trust_domains: [example.org]\nrules:\n  - name: users\n    action: allow\n    from: [{request_principals: [\"*\"]}]\n  - name: no-bots\n    action: deny\n    from: [{namespaces: [web], not_request_principals: [\"*/bot\"]}]\n",
     )
     .unwrap();
     assert!(p.warnings().iter().any(|w| w.contains("`users`")));

@@ -66,9 +66,45 @@ pub(crate) fn condition(rule: &str, c: &ConditionSpec) -> Result<(), PolicyError
 /// How many rules get their own TCP warning before the rest are summed up.
 const MAX_TCP_WARNINGS: usize = 20;
 
+/// Refuses a `from` entry whose `namespaces` or `service_accounts` would be read in no
+/// trust domain: the entry names no `trust_domains` and the policy none of its own.
+/// Matching them in every trust domain instead would let any federated trust domain
+/// that issues `/ns/<ns>/...` IDs in (Istio's semantics, which must be asked for).
+fn kubernetes_scope(
+    spec: &PolicySpec,
+    rule: &str,
+    i: usize,
+    s: &SourceSpec,
+) -> Result<(), PolicyError> {
+    if !s.has_kubernetes_fields()
+        || s.trust_domains.is_some()
+        || !spec.local_trust_domains.is_empty()
+        || spec.namespaces_in_any_trust_domain
+    {
+        return Ok(());
+    }
+    let field = [
+        ("namespaces", s.namespaces.is_some()),
+        ("not_namespaces", s.not_namespaces.is_some()),
+        ("service_accounts", s.service_accounts.is_some()),
+        ("not_service_accounts", s.not_service_accounts.is_some()),
+    ]
+    .into_iter()
+    .find_map(|(name, present)| present.then_some(name))
+    .unwrap_or("namespaces");
+    Err(PolicyError::invalid(format!(
+        "rule `{rule}`: `from[{i}].{field}` names Kubernetes namespaces, but the policy declares no trust domain of its own: set `local_trust_domains: [<your trust domain>]` at the top of the policy, or list `trust_domains` in this `from` entry"
+    )))
+}
+
 /// Validates `spec`; returns the warnings.
 pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
     let mut warnings = Vec::new();
+    if spec.namespaces_in_any_trust_domain && !spec.local_trust_domains.is_empty() {
+        return Err(PolicyError::invalid(
+            "`namespaces_in_any_trust_domain` matches namespaces in every trust domain, so `local_trust_domains` would mean nothing: set one of them",
+        ));
+    }
     let mut http_rules = 0usize;
     let mut names = HashSet::new();
     for rule in &spec.rules {
@@ -96,6 +132,11 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
             .iter()
             .flatten()
             .try_for_each(|s| source(name, s))?;
+        rule.from
+            .iter()
+            .flatten()
+            .enumerate()
+            .try_for_each(|(i, s)| kubernetes_scope(spec, name, i, s))?;
         rule.to
             .iter()
             .flatten()

@@ -1,5 +1,7 @@
 //! Validated field values: networks, ports, hosts, methods, namespaces, service
-//! accounts, trust domains, header names.
+//! accounts, trust domains, header names. A value that could never match (a
+//! namespace with a `/`, a trust domain with a path) is a load error, not a rule that
+//! silently matches nobody.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -277,7 +279,7 @@ impl FromStr for MethodPattern {
     }
 }
 
-/// A namespace, header value or other plain [`StringMatch`] value.
+/// A header value or other plain [`StringMatch`] value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TextPattern(pub(crate) StringMatch);
 
@@ -285,6 +287,52 @@ impl FromStr for TextPattern {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(Self(StringMatch::parse(s)?))
+    }
+}
+
+/// Parses one half of a Kubernetes name pattern (a namespace, or a service account's
+/// name): a [`StringMatch`] whose text is made of the characters an identity's
+/// namespace or service account can hold — a SPIFFE path segment's `[A-Za-z0-9._-]`
+/// (a Linkerd identity's DNS labels are a subset) — and that is not `.` or `..`. Any
+/// other value could never match a peer, so it is refused rather than loaded.
+fn kube_name(s: &str, what: &str) -> Result<StringMatch, String> {
+    let m = StringMatch::parse(s)?;
+    let text = match &m {
+        StringMatch::Exact(t) | StringMatch::Prefix(t) | StringMatch::Suffix(t) => &**t,
+        StringMatch::Any => "",
+    };
+    let bad = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+    match bad {
+        Some(c) => Err(format!(
+            "`{s}` contains `{c}`, which no {what} of an identity can hold (letters, digits, `.`, `-` and `_`), so it never matches"
+        )),
+        None if matches!(m.exact(), Some("." | "..")) => Err(format!(
+            "`{s}` is a dot segment, which no {what} of an identity can be, so it never matches"
+        )),
+        None => Ok(m),
+    }
+}
+
+/// A namespace pattern: a [`StringMatch`] over the Kubernetes namespace of the peer's
+/// identity (`spiffe://<td>/ns/<ns>/sa/<sa>`, or a Linkerd identity). Values no
+/// namespace can hold (`web/frontend`, `spiffe://...`) are refused at load.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NamespacePattern(pub(crate) StringMatch);
+
+impl FromStr for NamespacePattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        kube_name(s, "namespace").map(Self).map_err(|e| {
+            if s.contains('/') && !s.contains("://") {
+                format!(
+                    "{e}: a service account is written `namespace/name` under `service_accounts`"
+                )
+            } else {
+                e
+            }
+        })
     }
 }
 
@@ -306,8 +354,10 @@ impl FromStr for ServiceAccountPattern {
         }
         match s.split_once('/') {
             Some((ns, sa)) if !sa.contains('/') => Ok(Self {
-                namespace: StringMatch::parse(ns).map_err(|e| format!("`{s}`: namespace {e}"))?,
-                name: StringMatch::parse(sa).map_err(|e| format!("`{s}`: service account {e}"))?,
+                namespace: kube_name(ns, "namespace")
+                    .map_err(|e| format!("`{s}`: namespace {e}"))?,
+                name: kube_name(sa, "service account")
+                    .map_err(|e| format!("`{s}`: service account {e}"))?,
             }),
             _ => Err(format!(
                 "`{s}`: service accounts are written `namespace/name`"
@@ -316,16 +366,42 @@ impl FromStr for ServiceAccountPattern {
     }
 }
 
-/// A trust domain name (SPIFFE rules; also compared with a Linkerd identity's
-/// DNS trust domain).
+/// A trust domain name, such as `example.org` (SPIFFE rules: lower-case letters,
+/// digits, `.`, `-` and `_`); compared with a SPIFFE ID's trust domain and with a
+/// Linkerd identity's DNS trust domain.
+///
+/// The ID of a trust domain, `spiffe://example.org` (with or without a trailing `/`),
+/// is read as `example.org`. Anything else that is not a trust domain name — a
+/// workload ID with a path, upper case, a port — is refused at load with what was
+/// written, never kept as a value that matches no peer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TrustDomainName(pub(crate) Box<str>);
+
+impl TrustDomainName {
+    /// The trust domain name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl FromStr for TrustDomainName {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        TrustDomain::new(s).map_err(|e| format!("`{s}`: {e}"))?;
-        Ok(Self(s.into()))
+        let text = s
+            .strip_suffix('/')
+            .filter(|t| t.starts_with("spiffe://"))
+            .unwrap_or(s);
+        match TrustDomain::new(text) {
+            Ok(td) => Ok(Self(td.as_str().into())),
+            Err(crate::IdError::NotTrustDomain(_)) => {
+                let rest = text.strip_prefix("spiffe://").unwrap_or(text);
+                let td = rest.split('/').next().unwrap_or_default();
+                Err(format!(
+                    "`{s}` is a workload ID, not a trust domain: write the trust domain `{td}`"
+                ))
+            }
+            Err(e) => Err(format!("`{s}` is not a trust domain: {e}")),
+        }
     }
 }
 
@@ -356,6 +432,7 @@ display_via!(
     HostPattern => |v, f| fmt::Display::fmt(&v.0, f),
     MethodPattern => |v, f| fmt::Display::fmt(&v.0, f),
     TextPattern => |v, f| fmt::Display::fmt(&v.0, f),
+    NamespacePattern => |v, f| fmt::Display::fmt(&v.0, f),
     ServiceAccountPattern => |v, f| if v.namespace == StringMatch::Any && v.name == StringMatch::Any {
         f.write_str("*")
     } else {
@@ -391,6 +468,7 @@ serde_via_str!(
     HostPattern,
     MethodPattern,
     TextPattern,
+    NamespacePattern,
     ServiceAccountPattern,
     TrustDomainName,
     HeaderNamePattern

@@ -78,7 +78,7 @@ fn setup(n: usize) -> (String, String, Vec<Case>) {
             }
         })
         .collect();
-    (format!(r#"{{"default":"deny","rules":[{}]}}"#, native.join(",")), cedar, cases)
+    (format!(r#"{{"default":"deny","local_trust_domains":["example.org"],"rules":[{}]}}"#, native.join(",")), cedar, cases)
 }
 
 fn cedar_request(c: &Case) -> (Request, Entities) {
