@@ -296,6 +296,10 @@ async fn methods_hosts_and_headers_are_read_one_way() {
             ("DELETE", "/orders", "", 403),
             ("delete", "/orders", "", 400),
             ("Delete", "/orders", "", 400),
+            // Method-override middleware would serve these as DELETE.
+            ("POST", "/orders", "X-HTTP-Method-Override: DELETE\r\n", 400),
+            ("POST", "/orders?_method=DELETE", "", 400),
+            ("POST", "/orders", "X-HTTP-Method-Override: POST\r\n", 200),
             // Host: a second Host, a port that is not digits, stray colons.
             ("GET", "/orders", "Host: admin.internal\r\n", 400),
             ("GET", "/orders", "", 200),

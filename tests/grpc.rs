@@ -1,11 +1,14 @@
 //! A tonic gRPC service behind `meshless::serve` + `AuthorizeLayer`, called by tonic
 //! clients over mTLS (HTTP/2 negotiated by ALPN): a denied identity sees
-//! `Code::PermissionDenied`, an allowed one gets its answer.
+//! `Code::PermissionDenied`, an allowed one gets its answer; with tonic's `Routes`, no
+//! spelling of a denied service's path reaches it, wherever the layer sits.
 //!
 //! The messages are written by hand with prost's derive, so no `protoc` is needed.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -153,4 +156,117 @@ async fn tonic_clients_are_authorized_by_identity() {
         !status.message().contains("batch"),
         "the message reveals nothing: {status:?}"
     );
+}
+
+impl tonic::server::NamedService for Greeter {
+    const NAME: &'static str = "greet.Greeter";
+}
+
+/// A second service, `greet.Admin`, that the policy denies to everyone: it counts the
+/// calls that reach it (there must be none).
+#[derive(Clone)]
+struct Admin(Arc<AtomicUsize>);
+
+impl tonic::server::NamedService for Admin {
+    const NAME: &'static str = "greet.Admin";
+}
+
+impl<B> tower::Service<http::Request<B>> for Admin {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<B>) -> Self::Future {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        ready(Ok(Status::ok("admin ran").into_http()))
+    }
+}
+
+const ROUTES_POLICY: &str = r#"
+default: deny
+rules:
+  - name: web-may-call
+    action: allow
+    from: [{identities: ["spiffe://example.org/ns/web/*"]}]
+    to: [{methods: ["POST"]}]
+  - name: nobody-administers
+    action: deny
+    to: [{paths: ["/greet.Admin/*"]}]
+"#;
+
+/// Calls `path` with a `HelloRequest` as the frontend.
+async fn call_path(port: u16, ca: &TestCa, path: &'static str) -> Result<String, Status> {
+    let expected: SpiffeId = SERVER.parse().unwrap();
+    let id = "spiffe://example.org/ns/web/sa/frontend";
+    let connector = MtlsConnector::new(ca.tls_source(id).unwrap(), expected).unwrap();
+    let channel = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build::<_, tonic::body::Body>(connector);
+    let origin = format!("https://127.0.0.1:{port}").parse().unwrap();
+    let mut client = tonic::client::Grpc::with_origin(channel, origin);
+    client
+        .ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let request = tonic::Request::new(HelloRequest {
+        name: "tonic".into(),
+    });
+    let codec = ProstCodec::<HelloRequest, HelloReply>::default();
+    let call = client.unary(request, PathAndQuery::from_static(path), codec);
+    let reply = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("call finishes")?;
+    Ok(reply.into_inner().message)
+}
+
+#[tokio::test]
+async fn no_spelling_of_a_denied_service_reaches_it_through_tonic_routes() {
+    for around in [true, false] {
+        let ca = TestCa::new("example.org").unwrap();
+        let admin_calls = Arc::new(AtomicUsize::new(0));
+        let routes = tonic::service::Routes::new(Greeter).add_service(Admin(admin_calls.clone()));
+        let layer =
+            AuthorizeLayer::new(PolicyHandle::new(Policy::from_yaml(ROUTES_POLICY).unwrap()));
+        let acceptor = MtlsAcceptor::new(ca.tls_source(SERVER).unwrap()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if around {
+            let service = tower::ServiceBuilder::new().layer(layer).service(routes);
+            tokio::spawn(meshless::serve(listener, acceptor, service));
+        } else {
+            let router = routes.into_axum_router().layer(layer);
+            tokio::spawn(meshless::serve(listener, acceptor, router));
+        }
+        let ok = call_path(port, &ca, METHOD).await;
+        assert_eq!(
+            ok.unwrap(),
+            "hello tonic (spiffe://example.org/ns/web/sa/frontend)"
+        );
+        for path in [
+            "/greet.Admin/Reset",
+            "/greet.Admin/../greet.Greeter/SayHello",
+            "/greet.Admin/%2e%2e/greet.Greeter/SayHello",
+            "/greet.Greeter/../greet.Admin/Reset",
+            "/greet.Greeter/%2e%2e/greet.Admin/Reset",
+            "//greet.Admin/Reset",
+            "/greet.Admin//Reset",
+            "/greet.Admin;x/Reset",
+            "/%67reet.Admin/Reset",
+            "/greet.Admin/./Reset",
+        ] {
+            let status = call_path(port, &ca, path).await.expect_err(path);
+            assert!(
+                matches!(
+                    status.code(),
+                    Code::PermissionDenied | Code::Internal | Code::InvalidArgument
+                ),
+                "around={around} {path}: {status:?}"
+            );
+        }
+        assert_eq!(admin_calls.load(Ordering::SeqCst), 0, "around={around}");
+    }
 }

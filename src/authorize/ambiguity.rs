@@ -24,6 +24,8 @@ pub(crate) enum Ambiguity {
     ConnectionNamesIdentity,
     /// A standard method spelled in another case.
     MethodCase,
+    /// A method override (`X-HTTP-Method-Override`, `_method=`) naming another method.
+    MethodOverride,
 }
 
 impl fmt::Display for Ambiguity {
@@ -34,6 +36,7 @@ impl fmt::Display for Ambiguity {
             Self::Underscore => "underscore in a header name",
             Self::ConnectionNamesIdentity => "connection header names an identity header",
             Self::MethodCase => "standard method not in upper case",
+            Self::MethodOverride => "method override names another method",
         })
     }
 }
@@ -79,7 +82,38 @@ pub(crate) fn check<B>(req: &Request<B>, underscores: bool) -> Result<(), Ambigu
     {
         return Err(Ambiguity::MethodCase);
     }
+    if overrides_method(req) {
+        return Err(Ambiguity::MethodOverride);
+    }
     Ok(())
+}
+
+/// The headers and query parameter that method-override middleware (Express's
+/// `method-override`, Rails, Laravel, Symfony, ASP.NET) read as the real method.
+const OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Whether the request names, in a method override, a method other than its own: the
+/// app would serve `DELETE` while the policy decided on `POST`.
+fn overrides_method<B>(req: &Request<B>) -> bool {
+    let method = req.method().as_str().as_bytes();
+    let other = |v: &[u8]| !v.trim_ascii().eq_ignore_ascii_case(method);
+    let header = OVERRIDE_HEADERS.iter().any(|name| {
+        req.headers()
+            .get_all(*name)
+            .iter()
+            .any(|v| other(v.as_bytes()))
+    });
+    header
+        || req.uri().query().is_some_and(|q| {
+            q.split('&').any(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                k.eq_ignore_ascii_case("_method") && other(v.as_bytes())
+            })
+        })
 }
 
 /// Whether `Connection` names `l5d-client-id` or `x-forwarded-client-cert` (in any
@@ -106,7 +140,7 @@ mod tests {
 
     #[test]
     fn refuses_each_ambiguity() {
-        let cases: [(Request<()>, Ambiguity); 7] = [
+        let cases: [(Request<()>, Ambiguity); 10] = [
             (
                 req(
                     "POST",
@@ -129,6 +163,18 @@ mod tests {
             ),
             (req("delete", &[]), Ambiguity::MethodCase),
             (req("Get", &[]), Ambiguity::MethodCase),
+            (
+                req("POST", &[("x-http-method-override", "DELETE")]),
+                Ambiguity::MethodOverride,
+            ),
+            (
+                req("POST", &[("X-HTTP-Method", "delete")]),
+                Ambiguity::MethodOverride,
+            ),
+            (
+                Request::post("/x?a=1&_method=DELETE").body(()).unwrap(),
+                Ambiguity::MethodOverride,
+            ),
         ];
         for (r, want) in cases {
             assert_eq!(check(&r, false), Err(want), "{r:?}");
@@ -145,6 +191,7 @@ mod tests {
             req("PURGE", &[]),
             req("purge", &[]),
             req("DELETE", &[("x-user", "a")]),
+            req("POST", &[("x-http-method-override", "POST")]),
         ] {
             assert_eq!(check(&r, false), Ok(()), "{r:?}");
         }

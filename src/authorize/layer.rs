@@ -55,7 +55,9 @@ use crate::{Claims, RequestPrincipal};
 ///    - more than one `Host`, a `Host` that disagrees with the URI authority or HTTP/2
 ///      `:authority`, or an authority with userinfo, a bad port or stray colons;
 ///    - a method that is a standard method in another case (`delete`), which some
-///      frameworks upper-case after the decision;
+///      frameworks upper-case after the decision, or a method override
+///      (`X-HTTP-Method-Override`, `X-HTTP-Method`, `X-Method-Override`, `_method=` in
+///      the query) naming another method than the request's;
 ///    - a header name containing `_` (CGI-style apps read `x_user` and `x-user` as the
 ///      same variable), unless [`allow_underscores_in_header_names`](AuthorizeLayer::allow_underscores_in_header_names);
 ///    - a `Connection` header naming an identity header (a hop would drop the value

@@ -156,6 +156,16 @@ fn hostile() -> Vec<(&'static str, Vec<&'static str>, bool)> {
         ("delete", vec!["-X", "delete"], true),
         ("Delete", vec!["-X", "Delete"], true),
         ("DELETE", vec!["-X", "DELETE"], true),
+        (
+            "method override",
+            vec!["-X", "POST", "-H", "X-HTTP-Method-Override: DELETE"],
+            true,
+        ),
+        (
+            "method override, lower case",
+            vec!["-X", "POST", "-H", "x-http-method-override: delete"],
+            true,
+        ),
         ("host admin.internal", h("Host: admin.internal"), true),
         ("host ADMIN.INTERNAL.", h("Host: ADMIN.INTERNAL."), true),
         ("host with port", h("Host: admin.internal:8443"), true),

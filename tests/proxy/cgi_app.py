@@ -3,7 +3,7 @@ runs it behind the proxy. wsgiref reads headers the CGI way: `HTTP_` + the name 
 cased with `-` turned into `_`, repeated headers joined with `,`, values stripped; it
 decodes PATH_INFO once. The app answers with what it read, one `KEY=VALUE` per line,
 and reads the method and host the way Flask/Werkzeug and many frameworks do (method
-upper-cased, host cut at the first `:`)."""
+upper-cased, or taken from `X-HTTP-Method-Override`; host cut at the first `:`)."""
 
 import sys
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -16,7 +16,9 @@ class Quiet(WSGIRequestHandler):
 
 def app(environ, start_response):
     seen = {k: v for k, v in environ.items() if k.startswith("HTTP_")}
-    seen["METHOD"] = environ["REQUEST_METHOD"].upper()
+    # Method-override middleware (Express, Rails, Laravel) serves the named method.
+    override = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", environ["REQUEST_METHOD"])
+    seen["METHOD"] = override.upper()
     # PEP 3333: PATH_INFO holds the decoded bytes as latin-1.
     seen["PATH"] = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
     seen["HOST"] = environ.get("HTTP_HOST", "").split(":")[0].lower().rstrip(".")
