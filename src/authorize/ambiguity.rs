@@ -69,20 +69,40 @@ pub(crate) fn check<B>(req: &Request<B>, underscores: bool) -> Result<(), Ambigu
     if hosts.next().is_some() && hosts.next().is_some() {
         return Err(Ambiguity::TwoHosts);
     }
-    if !underscores && headers.keys().any(|name| name.as_str().contains('_')) {
-        return Err(Ambiguity::Underscore);
+    // One pass over the names: underscores, and the method-override headers.
+    let method = req.method().as_str();
+    for name in headers.keys() {
+        let name = name.as_str();
+        if !underscores && name.contains('_') {
+            return Err(Ambiguity::Underscore);
+        }
+        if OVERRIDE_HEADERS.contains(&name)
+            && headers
+                .get_all(name)
+                .iter()
+                .any(|v| names_other_method(v.as_bytes(), method))
+        {
+            return Err(Ambiguity::MethodOverride);
+        }
     }
-    if names_identity_header(headers) {
+    if headers.contains_key(header::CONNECTION) && names_identity_header(headers) {
         return Err(Ambiguity::ConnectionNamesIdentity);
     }
-    let method = req.method().as_str();
     if STANDARD
         .iter()
         .any(|m| m.as_str() != method && m.as_str().eq_ignore_ascii_case(method))
     {
         return Err(Ambiguity::MethodCase);
     }
-    if overrides_method(req) {
+    // `_method=` as frameworks read it: key and value percent-decoded (`%5Fmethod`).
+    let query_override = req.uri().query().is_some_and(|q| {
+        q.contains("method")
+            && q.split('&').any(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                decoded(k) == b"_method" && names_other_method(&decoded(v), method)
+            })
+    });
+    if query_override {
         return Err(Ambiguity::MethodOverride);
     }
     Ok(())
@@ -96,24 +116,33 @@ const OVERRIDE_HEADERS: [&str; 3] = [
     "x-method-override",
 ];
 
-/// Whether the request names, in a method override, a method other than its own: the
-/// app would serve `DELETE` while the policy decided on `POST`.
-fn overrides_method<B>(req: &Request<B>) -> bool {
-    let method = req.method().as_str().as_bytes();
-    let other = |v: &[u8]| !v.trim_ascii().eq_ignore_ascii_case(method);
-    let header = OVERRIDE_HEADERS.iter().any(|name| {
-        req.headers()
-            .get_all(*name)
-            .iter()
-            .any(|v| other(v.as_bytes()))
-    });
-    header
-        || req.uri().query().is_some_and(|q| {
-            q.split('&').any(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                k.eq_ignore_ascii_case("_method") && other(v.as_bytes())
-            })
-        })
+/// `s` percent-decoded (malformed escapes kept as they are).
+fn decoded(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether a method override names a method other than the request's own: the app
+/// would serve `DELETE` while the policy decided on `POST`.
+fn names_other_method(value: &[u8], method: &str) -> bool {
+    !value.trim_ascii().eq_ignore_ascii_case(method.as_bytes())
 }
 
 /// Whether `Connection` names `l5d-client-id` or `x-forwarded-client-cert` (in any
@@ -140,7 +169,7 @@ mod tests {
 
     #[test]
     fn refuses_each_ambiguity() {
-        let cases: [(Request<()>, Ambiguity); 10] = [
+        let cases: [(Request<()>, Ambiguity); 11] = [
             (
                 req(
                     "POST",
@@ -173,6 +202,10 @@ mod tests {
             ),
             (
                 Request::post("/x?a=1&_method=DELETE").body(()).unwrap(),
+                Ambiguity::MethodOverride,
+            ),
+            (
+                Request::post("/x?%5Fmethod=DEL%45TE").body(()).unwrap(),
                 Ambiguity::MethodOverride,
             ),
         ];

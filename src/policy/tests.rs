@@ -615,3 +615,40 @@ rules: []
     );
     assert_eq!(d.rule(), "default:deny");
 }
+
+#[test]
+fn path_patterns_are_written_as_requests_are_matched() {
+    use super::PathPattern;
+    // Escapes in a pattern are decoded, as request paths are: both spellings match the
+    // decoded request path.
+    for (pattern, path) in [
+        ("/caf%C3%A9", "/café"),
+        ("/café", "/café"),
+        ("/%40admin", "/@admin"),
+        ("/files/caf%c3%a9/{*}", "/files/café/x"),
+        ("/api/*", "/api/v1"),
+        ("/admin*", "/admin;x"),
+        ("*.json", "/a.json"),
+        ("*%2Ejson", "/a.json"),
+        ("/admin/.*", "/admin/.git"),
+    ] {
+        let p: PathPattern = pattern.parse().unwrap();
+        assert!(p.matches(path), "{pattern} should match {path}");
+    }
+    // No normalized request could match these: refused at load, templates too.
+    for pattern in [
+        "/a/../b",
+        "/a/./b",
+        "/a//b",
+        "/a/%2e%2e/b",
+        "/a/%2F/b",
+        "/a%25",
+        "/a/../{*}",
+        "/a//{*}",
+        "/{*}/./x",
+        "/a/%2e/{**}",
+        "/a/..;/{*}",
+    ] {
+        assert!(pattern.parse::<PathPattern>().is_err(), "{pattern} accepted");
+    }
+}
