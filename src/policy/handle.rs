@@ -11,6 +11,7 @@ use arc_swap::{ArcSwap, Guard};
 
 use super::compiled::Policy;
 use super::error::PolicyError;
+use super::workload::WorkloadContext;
 use crate::metrics::{Metrics, ReloadKind};
 
 /// A shared, atomically swappable [`Policy`].
@@ -30,6 +31,8 @@ pub struct PolicyHandle {
 }
 
 struct State {
+    /// The workload the policy is read for (manifests), on every reload too.
+    context: Option<WorkloadContext>,
     ok: AtomicU64,
     failed: AtomicU64,
     last_error: Mutex<Option<Arc<PolicyError>>>,
@@ -39,6 +42,7 @@ struct State {
 impl Default for State {
     fn default() -> Self {
         Self {
+            context: None,
             ok: AtomicU64::default(),
             failed: AtomicU64::default(),
             last_error: Mutex::default(),
@@ -81,6 +85,27 @@ impl PolicyHandle {
     /// The load error: there is no previous policy to fall back to.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         Ok(Self::new(Policy::load(path)?))
+    }
+
+    /// Loads `path` for one workload ([`Policy::load_for`]) into a new handle; reloads
+    /// ([`reload_from`](Self::reload_from), [`watch`](Self::watch)) read it for the
+    /// same workload.
+    ///
+    /// # Errors
+    ///
+    /// As [`Policy::load_for`].
+    pub fn from_file_for(
+        path: impl AsRef<Path>,
+        context: WorkloadContext,
+    ) -> Result<Self, PolicyError> {
+        let policy = Policy::load_for(path, &context)?;
+        Ok(Self {
+            current: Arc::new(ArcSwap::from_pointee(policy)),
+            state: Arc::new(State {
+                context: Some(context),
+                ..State::default()
+            }),
+        })
     }
 
     /// Counts reloads (`meshless_reloads_total{kind="policy"}`) into `metrics` instead
@@ -127,7 +152,7 @@ impl PolicyHandle {
     /// The load error.
     pub fn reload_from(&self, path: impl AsRef<Path>) -> Result<(), Arc<PolicyError>> {
         let path = path.as_ref();
-        match Policy::load(path) {
+        match Policy::load_file(path, self.state.context.as_ref()) {
             // The policy, the error and the metric are recorded before the counts move,
             // so whoever sees a count also sees what it counted.
             Ok(policy) => {

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::compiled::Policy;
 use super::error::{Location, PolicyError};
 use super::model::PolicySpec;
+use super::workload::WorkloadContext;
 
 /// The largest policy file [`Policy::load`] reads: 64 MiB, room for hundreds of
 /// thousands of rules (a Kubernetes ConfigMap holds at most 1 MiB). A larger file is
@@ -124,6 +125,24 @@ impl Policy {
     /// manifest features that cannot be enforced safely.
     #[cfg(feature = "yaml")]
     pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
+        Self::yaml(text, None)
+    }
+
+    /// [`from_yaml`](Self::from_yaml) for one workload: Kubernetes manifests apply only
+    /// where the mesh would apply them to the workload `context` describes (Istio
+    /// namespace, selector and `targetRef` scoping; Linkerd `podSelector` and named
+    /// ports). A native policy is read as by `from_yaml`.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_yaml`](Self::from_yaml).
+    #[cfg(feature = "yaml")]
+    pub fn from_yaml_for(text: &str, context: &WorkloadContext) -> Result<Self, PolicyError> {
+        Self::yaml(text, Some(context))
+    }
+
+    #[cfg(feature = "yaml")]
+    fn yaml(text: &str, context: Option<&WorkloadContext>) -> Result<Self, PolicyError> {
         use serde::Deserialize;
         check_flow_nesting(text)?;
         let mut docs = Vec::new();
@@ -137,7 +156,7 @@ impl Policy {
         let is_manifest =
             |v: &yaml_serde::Value| v.get("apiVersion").is_some() || v.get("kind").is_some();
         if docs.iter().any(|(_, v)| is_manifest(v)) {
-            return super::manifest::import(text);
+            return super::manifest::import(text, context);
         }
         match docs.as_slice() {
             [] => Err(PolicyError::invalid("the policy document is empty")),
@@ -165,7 +184,25 @@ impl Policy {
     /// [`MAX_POLICY_FILE_BYTES`], [`PolicyError::UnknownFormat`], or the parser's error
     /// with the file name attached.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
-        let path = path.as_ref();
+        Self::load_file(path.as_ref(), None)
+    }
+
+    /// [`load`](Self::load) for one workload (see [`from_yaml_for`](Self::from_yaml_for)).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn load_for(
+        path: impl AsRef<Path>,
+        context: &WorkloadContext,
+    ) -> Result<Self, PolicyError> {
+        Self::load_file(path.as_ref(), Some(context))
+    }
+
+    pub(crate) fn load_file(
+        path: &Path,
+        context: Option<&WorkloadContext>,
+    ) -> Result<Self, PolicyError> {
         let io = |source| PolicyError::Io {
             path: path.to_path_buf(),
             source,
@@ -189,10 +226,14 @@ impl Policy {
         if text.len() as u64 > MAX_POLICY_FILE_BYTES {
             return Err(too_large(text.len() as u64));
         }
-        Self::from_text(path, &text)
+        Self::from_text(path, &text, context)
     }
 
-    pub(crate) fn from_text(path: &Path, text: &str) -> Result<Self, PolicyError> {
+    pub(crate) fn from_text(
+        path: &Path,
+        text: &str,
+        context: Option<&WorkloadContext>,
+    ) -> Result<Self, PolicyError> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -201,7 +242,7 @@ impl Policy {
             Some("json") => Self::from_json(text),
             Some("toml") => Self::from_toml(text),
             #[cfg(feature = "yaml")]
-            Some("yaml" | "yml") => Self::from_yaml(text),
+            Some("yaml" | "yml") => Self::yaml(text, context),
             #[cfg(not(feature = "yaml"))]
             Some("yaml" | "yml") => Err(PolicyError::YamlDisabled),
             _ => {

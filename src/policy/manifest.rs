@@ -57,7 +57,10 @@ pub(crate) struct MetaOnly {
 
 /// Collected objects, in file order.
 #[derive(Default)]
-pub(crate) struct Manifests {
+pub(crate) struct Manifests<'c> {
+    /// The workload enforcing, when the caller said which.
+    #[allow(dead_code)]
+    pub(crate) context: Option<&'c super::workload::WorkloadContext>,
     pub(crate) linkerd: super::linkerd::Objects,
     pub(crate) istio: super::istio::Objects,
     pub(crate) warnings: Vec<String>,
@@ -68,8 +71,14 @@ fn group(api_version: &str) -> &str {
 }
 
 /// Parses every document of `text` and imports the policy it describes.
-pub(crate) fn import(text: &str) -> Result<Policy, PolicyError> {
-    let mut m = Manifests::default();
+pub(crate) fn import(
+    text: &str,
+    context: Option<&super::workload::WorkloadContext>,
+) -> Result<Policy, PolicyError> {
+    let mut m = Manifests {
+        context,
+        ..Manifests::default()
+    };
     let mut typed = yaml_serde::Deserializer::from_str(text);
     for doc in yaml_serde::Deserializer::from_str(text) {
         let value = yaml_serde::Value::deserialize(doc).map_err(|e| yaml_error(&e))?;

@@ -73,6 +73,7 @@ pub mod reference;
 mod request_authn;
 mod validate;
 mod values;
+mod workload;
 
 #[cfg(all(test, feature = "yaml"))]
 mod tests;
@@ -106,3 +107,4 @@ pub use values::{
     Cidr, HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern, Network, PortRange,
     ServiceAccountPattern, TextPattern, TrustDomainName,
 };
+pub use workload::{WorkloadContext, WorkloadContextError};

@@ -649,6 +649,9 @@ fn path_patterns_are_written_as_requests_are_matched() {
         "/a/%2e/{**}",
         "/a/..;/{*}",
     ] {
-        assert!(pattern.parse::<PathPattern>().is_err(), "{pattern} accepted");
+        assert!(
+            pattern.parse::<PathPattern>().is_err(),
+            "{pattern} accepted"
+        );
     }
 }
