@@ -174,7 +174,10 @@ impl Objects {
         Ok(true)
     }
 
-    pub(crate) fn into_spec(self) -> Result<Imported, PolicyError> {
+    pub(crate) fn into_spec(
+        self,
+        _context: Option<&super::workload::WorkloadContext>,
+    ) -> Result<Imported, PolicyError> {
         let mut warnings = Vec::new();
         let mut rules = Vec::new();
         let mut any_allow = false;

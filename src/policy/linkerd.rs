@@ -230,7 +230,10 @@ impl Objects {
         Ok(true)
     }
 
-    pub(crate) fn into_spec(self) -> Result<(PolicySpec, Vec<String>), PolicyError> {
+    pub(crate) fn into_spec(
+        self,
+        _context: Option<&super::workload::WorkloadContext>,
+    ) -> Result<(PolicySpec, Vec<String>), PolicyError> {
         let mut warnings = Vec::new();
         let default = self.default.unwrap_or_else(|| {
             warnings.push(

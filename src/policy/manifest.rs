@@ -59,7 +59,6 @@ pub(crate) struct MetaOnly {
 #[derive(Default)]
 pub(crate) struct Manifests<'c> {
     /// The workload enforcing, when the caller said which.
-    #[allow(dead_code)]
     pub(crate) context: Option<&'c super::workload::WorkloadContext>,
     pub(crate) linkerd: super::linkerd::Objects,
     pub(crate) istio: super::istio::Objects,
@@ -120,13 +119,13 @@ pub(crate) fn import(
             ));
         }
         (false, false) => {
-            let (spec, mut w) = m.linkerd.into_spec()?;
-            let istio = m.istio.into_spec()?;
+            let (spec, mut w) = m.linkerd.into_spec(m.context)?;
+            let istio = m.istio.into_spec(m.context)?;
             w.extend(istio.warnings);
             (spec, w, istio.peer, istio.request)
         }
         (true, _) => {
-            let i = m.istio.into_spec()?;
+            let i = m.istio.into_spec(m.context)?;
             (i.spec, i.warnings, i.peer, i.request)
         }
     };
