@@ -7,6 +7,11 @@
 //!     --port 8443 --header x-tenant=acme
 //! ```
 //!
+//! For Kubernetes manifests written for many workloads, say which workload enforces:
+//! `--workload spiffe://cluster.local/ns/shop/sa/orders --label app=orders
+//! --named-port http=8080` (or `--labels-file /etc/podinfo/labels`); Istio and Linkerd
+//! policies then apply only where the mesh would apply them.
+//!
 //! For end-user rules, `--claims '{"iss":"https://idp.example.com","sub":"alice","groups":["admin"]}'`
 //! stands for a verified JWT: its principal is `iss/sub`, as the JWT layer makes it.
 //!
@@ -18,11 +23,13 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use meshless::policy::{Policy, RequestAttrs, normalize_host, normalize_path};
+use meshless::policy::{Policy, RequestAttrs, WorkloadContext, normalize_host, normalize_path};
 use meshless::{Claims, Identity, LinkerdId, RequestPrincipal, SpiffeId};
 
 const USAGE: &str = "usage: policy_check --policy FILE [--peer ID|none] [--source-ip ADDR] [--port N] \
-[--method M --path P] [--host NAME] [--header k=v]... [--claims JSON]";
+[--method M --path P] [--host NAME] [--header k=v]... [--claims JSON] \
+[--workload ID] [--namespace NS] [--label k=v]... [--labels-file FILE] [--named-port NAME=N]... \
+[--istio-root-namespace NS]";
 
 #[derive(Default)]
 struct Args {
@@ -35,6 +42,19 @@ struct Args {
     host: Option<String>,
     headers: HeaderMap,
     token: Option<(RequestPrincipal, Claims)>,
+    /// Set when any workload flag is given.
+    workload: Option<WorkloadContext>,
+}
+
+/// The identity `--peer` and `--workload` take: a SPIFFE ID or a Linkerd identity.
+fn identity(flag: &str, value: &str) -> Result<Identity, String> {
+    if value.starts_with("spiffe://") {
+        let id: SpiffeId = value.parse().map_err(|e| format!("{flag}: {e}"))?;
+        Ok(id.into())
+    } else {
+        let id = LinkerdId::parse(value).map_err(|e| format!("{flag}: {e}"))?;
+        Ok(id.into())
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,13 +70,53 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--policy" => args.policy = Some(value),
             "--peer" if value == "none" => args.peer = None,
-            "--peer" if value.starts_with("spiffe://") => {
-                let id: SpiffeId = value.parse().map_err(|e| format!("--peer: {e}"))?;
-                args.peer = Some(id.into());
+            "--peer" => args.peer = Some(identity("--peer", &value)?),
+            "--workload" => {
+                let id = identity("--workload", &value)?;
+                args.workload = Some(args.workload.take().unwrap_or_default().identity(id));
             }
-            "--peer" => {
-                let id = LinkerdId::parse(&value).map_err(|e| format!("--peer: {e}"))?;
-                args.peer = Some(id.into());
+            "--namespace" => {
+                args.workload = Some(
+                    args.workload
+                        .take()
+                        .unwrap_or_default()
+                        .namespace_name(value),
+                );
+            }
+            "--label" => {
+                let (k, v) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--label: `{value}` is not key=value"))?;
+                args.workload = Some(args.workload.take().unwrap_or_default().label(k, v));
+            }
+            "--labels-file" => {
+                let ctx = args.workload.take().unwrap_or_default();
+                args.workload = Some(
+                    ctx.labels_from_file(&value)
+                        .map_err(|e| format!("--labels-file: {e}"))?,
+                );
+            }
+            "--named-port" => {
+                let (name, port) = value
+                    .split_once('=')
+                    .ok_or_else(|| format!("--named-port: `{value}` is not NAME=NUMBER"))?;
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| format!("--named-port: `{port}` is not a port number"))?;
+                args.workload = Some(
+                    args.workload
+                        .take()
+                        .unwrap_or_default()
+                        .named_port(name, port),
+                );
+            }
+            "--istio-root-namespace" => {
+                args.workload = Some(
+                    args.workload
+                        .take()
+                        .unwrap_or_default()
+                        .istio_root_namespace(value),
+                );
             }
             "--source-ip" => {
                 args.source_ip = Some(
@@ -110,7 +170,11 @@ fn main() -> ExitCode {
         eprintln!("--policy is required\n{USAGE}");
         return ExitCode::from(2);
     };
-    let policy = match Policy::load(file) {
+    let loaded = match &args.workload {
+        Some(ctx) => Policy::load_for(file, ctx),
+        None => Policy::load(file),
+    };
+    let policy = match loaded {
         Ok(p) => p,
         Err(e) => {
             eprintln!("invalid policy: {e}");
