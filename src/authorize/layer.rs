@@ -81,6 +81,7 @@ pub struct AuthorizeLayer<D = DefaultDeny> {
     deny: D,
 }
 
+#[derive(Clone)]
 struct Shared {
     policy: PolicyHandle,
     audit: AuditConfig,
@@ -106,8 +107,10 @@ impl AuthorizeLayer {
 }
 
 impl<D> AuthorizeLayer<D> {
+    /// The settings to change: this layer's own copy when a clone shares them (copy on
+    /// write), so configuring a clone never panics and never changes the other.
     fn shared_mut(&mut self) -> &mut Shared {
-        Arc::get_mut(&mut self.shared).expect("layer configured before it is cloned")
+        Arc::make_mut(&mut self.shared)
     }
 
     /// Replaces how denials are answered.
@@ -325,5 +328,24 @@ fn reason(decision: &Decision) -> &'static str {
         (Verdict::Allow, false) => "an allow rule matched",
         (_, true) => "no allow rule matched; the default denies",
         (_, false) => "a deny rule matched",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    #[test]
+    fn configuring_a_clone_neither_panics_nor_changes_the_original() {
+        let layer = AuthorizeLayer::new(PolicyHandle::new(Policy::deny_all()));
+        let kept = layer.clone();
+        let changed = layer.forward_identity_headers();
+        assert!(changed.shared.forward_identity);
+        assert!(!kept.shared.forward_identity);
+        let _service = kept.clone().layer(tower::service_fn(|_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(()))
+        }));
+        assert!(!kept.allow_underscores_in_header_names().shared.forward_identity);
     }
 }
