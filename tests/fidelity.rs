@@ -353,3 +353,86 @@ async fn methods_hosts_and_headers_are_read_one_way() {
         assert_eq!(server.runs.denied(), 0);
     }
 }
+
+/// The same requests over HTTP/2 (hyper's h2 client sends the path and names as given).
+#[tokio::test]
+async fn hostile_requests_over_http2_are_refused_too() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    for placement in [
+        Placement::RouterLayer,
+        Placement::Nested,
+        Placement::AxumServe,
+    ] {
+        let server = start(placement).await;
+        let expected: SpiffeId = SERVER.parse().unwrap();
+        let connector =
+            MtlsConnector::new(server.ca.tls_source(FRONTEND).unwrap(), expected).unwrap();
+        let url = format!("https://127.0.0.1:{}/", server.port)
+            .parse()
+            .unwrap();
+        let (tls, _) = timeout(T, connector.connect(url))
+            .await
+            .unwrap()
+            .unwrap()
+            .into_inner();
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let mut status_of = async |req: http::Request<Empty<Bytes>>| {
+            let res = timeout(T, send.send_request(req)).await.unwrap().unwrap();
+            let status = res.status().as_u16();
+            let body = timeout(T, res.into_body().collect())
+                .await
+                .unwrap()
+                .unwrap()
+                .to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        };
+        let uri = |path: &str| format!("https://orders.example{}{path}", server.prefix);
+        for path in HOSTILE_PATHS {
+            let Ok(uri) = uri(path).parse::<http::Uri>() else {
+                continue;
+            };
+            let (status, body) =
+                status_of(http::Request::get(uri).body(Empty::new()).unwrap()).await;
+            assert!(
+                status == 400 || status == 403,
+                "{placement:?} h2 {path}: {status} {body}"
+            );
+        }
+        for (name, value) in [
+            ("x_role", "debug"),
+            ("l5d_client_id", FRONTEND),
+            ("x-role", "viewer,debug"),
+        ] {
+            let req = http::Request::get(uri("/orders"))
+                .header(name, value)
+                .body(Empty::new())
+                .unwrap();
+            let (status, body) = status_of(req).await;
+            assert!(
+                status == 400 || status == 403,
+                "{placement:?} h2 {name}: {status} {body}"
+            );
+        }
+        let req = http::Request::builder()
+            .method(http::Method::from_bytes(b"delete").unwrap())
+            .uri(uri("/orders"))
+            .body(Empty::new())
+            .unwrap();
+        assert_eq!(status_of(req).await.0, 400, "{placement:?} h2 delete");
+        let (status, body) = status_of(
+            http::Request::get(uri("/orders"))
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{placement:?} h2 control: {body}");
+        assert_eq!(server.runs.denied(), 0, "{placement:?}");
+    }
+}
