@@ -78,6 +78,10 @@ pub struct Inbound {
     pub mode: Mode,
     pub policy: PathBuf,
     pub app_protocol: Option<AppProtocol>,
+    /// Let header names with `_` through (refused with 400 by default: CGI-style apps
+    /// read `x_user` as `x-user`).
+    #[serde(default)]
+    pub allow_underscores_in_header_names: bool,
 }
 
 impl Inbound {

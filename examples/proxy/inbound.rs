@@ -64,9 +64,13 @@ pub async fn serve_http(
     // Hop-by-hop headers go first, as they arrive: the policy then decides on exactly
     // the headers the app will get, and a `Connection` header naming `l5d-client-id`
     // cannot remove the value the layer sets after it.
+    let mut authorize = AuthorizeLayer::new(policy).forward_identity_headers();
+    if config.allow_underscores_in_header_names {
+        authorize = authorize.allow_underscores_in_header_names();
+    }
     let service = tower::ServiceBuilder::new()
         .map_request(without_hop_by_hop)
-        .layer(AuthorizeLayer::new(policy).forward_identity_headers())
+        .layer(authorize)
         .service(forward);
     meshless::serve_with_graceful_shutdown(listener, acceptor, service, shutdown.wait()).await
 }
