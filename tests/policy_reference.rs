@@ -172,7 +172,29 @@ fn policy(c: &mut Choices<'_>) -> Value {
     if c.n(4) == 0 {
         let mut server = json!({"name": "s", "ports": [443], "default": c.pick(&defaults)});
         if c.n(2) == 0 {
-            server["routes"] = json!([{"name": "r", "matches": [{"paths": ["/a/*", "/"]}, {"methods": ["POST"]}]}]);
+            // Overlapping routes, so that precedence decides which one a request
+            // goes to, and rules that name one of them.
+            let all = [
+                json!({"name": "r", "matches": [{"paths": ["/a/*", "/"]}, {"methods": ["POST"]}]}),
+                json!({"name": "q", "matches": [{"paths": ["/a/b"]}, {"paths": ["/a/{*}/c"], "headers": [{"header": "x", "values": ["1"]}]}]}),
+                json!({"name": "h", "hosts": ["*.a.com"], "matches": []}),
+                json!({"name": "m", "matches": [{"paths": ["/b*"], "methods": ["GET", "DELETE"]}]}),
+            ];
+            let routes: Vec<Value> = all.iter().filter(|_| c.n(3) > 0).cloned().collect();
+            if !routes.is_empty() {
+                let names: Vec<Value> = routes.iter().map(|r| r["name"].clone()).collect();
+                if let Some(rules) = p["rules"].as_array_mut() {
+                    for r in rules.iter_mut() {
+                        if c.n(3) > 0 {
+                            continue;
+                        }
+                        let field = if c.n(4) == 0 { "not_routes" } else { "routes" };
+                        let name = names[c.n(names.len())].clone();
+                        r["to"] = json!([{field: [name], "ports": [443]}]);
+                    }
+                }
+                server["routes"] = Value::Array(routes);
+            }
         }
         p["servers"] = json!([server]);
     }

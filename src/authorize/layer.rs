@@ -343,9 +343,16 @@ mod tests {
         let changed = layer.forward_identity_headers();
         assert!(changed.shared.forward_identity);
         assert!(!kept.shared.forward_identity);
-        let _service = kept.clone().layer(tower::service_fn(|_: Request<()>| async {
-            Ok::<_, std::convert::Infallible>(Response::new(()))
-        }));
-        assert!(!kept.allow_underscores_in_header_names().shared.forward_identity);
+        let _service = kept
+            .clone()
+            .layer(tower::service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(()))
+            }));
+        assert!(
+            !kept
+                .allow_underscores_in_header_names()
+                .shared
+                .forward_identity
+        );
     }
 }

@@ -38,6 +38,9 @@ pub struct RequestAttrs<'a> {
     pub port: Option<u16>,
     /// HTTP attributes; `None` for an opaque TCP connection.
     pub http: Option<HttpAttrs<'a>>,
+    /// The route of the port's server the request was routed to, set by the
+    /// policy itself while deciding (never by the caller).
+    pub(crate) route: Option<&'a str>,
 }
 
 /// The HTTP part of [`RequestAttrs`].
@@ -71,6 +74,7 @@ impl<'a> RequestAttrs<'a> {
             source_ip,
             port,
             http: None,
+            route: None,
         }
     }
 

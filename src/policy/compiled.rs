@@ -49,6 +49,8 @@ pub struct Policy {
     servers: Vec<Server>,
     not_found_name: Arc<str>,
     pub(crate) warnings: Vec<String>,
+    /// Manifest documents meant for other workloads, with the reason.
+    pub(crate) skipped: Vec<String>,
     /// How many of the first `warnings` are about TCP semantics (the rest are
     /// appended by manifest import).
     tcp_warning_count: usize,
@@ -82,6 +84,7 @@ impl Policy {
     /// conditions without values, servers without ports.
     pub fn compile(mut spec: PolicySpec) -> Result<Self, PolicyError> {
         spec.rules.shrink_to_fit();
+        let skipped = std::mem::take(&mut spec.skipped);
         let warnings = validate::validate(&spec)?;
         let mut index: [ActionIndex; 3] = Default::default();
         for (i, rule) in spec.rules.iter().enumerate() {
@@ -125,6 +128,7 @@ impl Policy {
             servers,
             tcp_warning_count: warnings.len(),
             warnings,
+            skipped,
             peer_authentication: Vec::new(),
             request_authentication: Vec::new(),
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
@@ -146,6 +150,14 @@ impl Policy {
     /// deny more on TCP, manifest fields that cannot be enforced in-process.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The manifest documents that were read but do not apply to this workload
+    /// (another namespace, a selector its labels do not match), each with the reason.
+    /// They are also listed in [`warnings`](Self::warnings) and by
+    /// [`explain`](Self::explain); they never contribute a rule.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
     }
 
     /// The warnings about rules that read differently on TCP connections.
@@ -229,6 +241,27 @@ impl Policy {
             .find(|s| s.ports.iter().any(|r| r.contains(port)))
     }
 
+    /// `attrs` with the route the request goes to (the one route of its port's server
+    /// that ranks first, see [`ServerSpec::routes`](super::ServerSpec::routes));
+    /// `None` when that server has routes and none matches (404). A TCP connection,
+    /// or a port whose server has no routes, has no route.
+    pub(crate) fn routed<'s>(&'s self, attrs: &RequestAttrs<'s>) -> Option<RequestAttrs<'s>> {
+        let routes = self.server_for(attrs.port).and_then(|s| s.routes.as_ref());
+        match (routes, &attrs.http) {
+            (Some(routes), Some(_)) => {
+                let r = super::route::select(routes, attrs)?;
+                Some(RequestAttrs {
+                    route: Some(r.name.as_str()),
+                    ..*attrs
+                })
+            }
+            _ => Some(RequestAttrs {
+                route: None,
+                ..*attrs
+            }),
+        }
+    }
+
     pub(crate) fn decide(&self, attrs: &RequestAttrs<'_>, peer: Option<&PeerRules>) -> Decision {
         let peer = peer.filter(|p| p.generation == self.generation);
         let server = self.server_for(attrs.port);
@@ -239,22 +272,15 @@ impl Policy {
             audits,
             dry_run: self.spec.dry_run,
         };
-        if let (Some(routes), Some(_)) = (server.and_then(|s| s.routes.as_ref()), &attrs.http) {
-            let routed = routes.iter().any(|r| {
-                r.matches.is_empty()
-                    || r.matches
-                        .iter()
-                        .any(|m| matching::route_match_holds(m, attrs))
-            });
-            if !routed {
-                return decision(
-                    Verdict::NotFound,
-                    &self.not_found_name,
-                    Source::NoRoute,
-                    Vec::new(),
-                );
-            }
-        }
+        let Some(routed) = self.routed(attrs) else {
+            return decision(
+                Verdict::NotFound,
+                &self.not_found_name,
+                Source::NoRoute,
+                Vec::new(),
+            );
+        };
+        let attrs = &routed;
         let audits = self.audits(attrs, peer);
         if let Some(id) = self.first(Action::Deny, attrs, peer) {
             return decision(

@@ -21,6 +21,7 @@ pub struct Explanation {
     matched: Vec<String>,
     closest: Vec<String>,
     notes: Vec<String>,
+    skipped: Vec<String>,
 }
 
 impl Explanation {
@@ -32,6 +33,12 @@ impl Explanation {
     /// The near misses: `action `name`: clause: field` lines.
     pub fn closest(&self) -> &[String] {
         &self.closest
+    }
+
+    /// The manifest documents skipped at load because they are meant for other
+    /// workloads, with the reason ([`Policy::skipped`]).
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
     }
 }
 
@@ -109,6 +116,9 @@ impl Policy {
     /// the `policy_check` example, not the request path.
     pub fn explain(&self, attrs: &RequestAttrs<'_>) -> Explanation {
         let decision = self.evaluate(attrs);
+        // Rules see the request with the route it went to, as `evaluate` does.
+        let routed = self.routed(attrs);
+        let attrs = routed.as_ref().unwrap_or(attrs);
         let mut matched = Vec::new();
         let mut misses = Vec::new();
         for rule in &self.spec.rules {
@@ -138,6 +148,10 @@ impl Policy {
         }
         if decision.verdict() == Verdict::NotFound {
             notes.push("the server has routes and none matched: answered 404".to_owned());
+        } else if let Some(route) = attrs.route {
+            notes.push(format!(
+                "routed to `{route}`: only rules naming it (or no route) apply"
+            ));
         }
         Explanation {
             request: describe(attrs),
@@ -145,6 +159,7 @@ impl Policy {
             matched,
             closest,
             notes,
+            skipped: self.skipped.clone(),
         }
     }
 }
@@ -200,6 +215,12 @@ impl fmt::Display for Explanation {
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
+        }
+        if !self.skipped.is_empty() {
+            writeln!(f, "skipped (meant for other workloads, never merged):")?;
+            for s in &self.skipped {
+                writeln!(f, "  {s}")?;
+            }
         }
         Ok(())
     }

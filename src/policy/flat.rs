@@ -195,6 +195,8 @@ impl Writer {
     fn operation(&mut self, op: &OperationSpec) -> Option<()> {
         let simple = op.hosts.is_none()
             && op.not_hosts.is_none()
+            && op.routes.is_none()
+            && op.not_routes.is_none()
             && op.not_ports.is_none()
             && op.not_methods.is_none()
             && op.not_paths.is_none();

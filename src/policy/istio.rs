@@ -15,53 +15,42 @@
 //! `.*/ns/<ns>/.*` does: the imported policy sets `namespaces_in_any_trust_domain`.
 //! CUSTOM (external authorizers) is rejected: meshless cannot call out, and skipping
 //! it would allow too much.
-
-use std::collections::BTreeMap;
+//!
+//! Scoping (`istio_scope`): with a [`WorkloadContext`](super::WorkloadContext), a
+//! document applies only to workloads of its namespace (every namespace from the root
+//! namespace) whose labels its `selector.matchLabels` match; the others are skipped,
+//! listed by [`Policy::skipped`](super::Policy::skipped), `explain` and the warnings,
+//! and never merged. When none of a file's authorization policies applies, Istio
+//! allows every request, and a load warning (`ALLOW-ALL: ...`) says so. Without a
+//! context no namespace scoping is applied and a label selector is an error.
+//! `targetRef(s)` are always an error. `PeerAuthentication` is resolved and enforced
+//! as described in `istio_peer`; `principals`, `serviceAccounts` and `trustDomains`
+//! are read as described in `istio_source`. `remoteIpBlocks` and `remote.ip` are read
+//! from the peer address (Istio's `numTrustedProxies: 0`).
 
 use serde::Deserialize;
 
 use super::claim::ClaimPath;
 use super::error::PolicyError;
 use super::istio_authn::{RequestAuthnSpec, request_authn};
+use super::istio_scope::{Scope, Selector, Target, TargetRef};
 use super::load::yaml_error;
 use super::manifest::{Object, and_sources, parse_all, parse_opt};
 use super::model::{
     Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RuleSpec, SourceSpec,
 };
-use super::mtls::{MtlsMode, PeerAuthentication};
+use super::mtls::PeerAuthentication;
 use super::request_authn::RequestAuthentication;
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PeerAuthnSpec {
-    #[serde(default)]
-    selector: Option<serde::de::IgnoredAny>,
-    #[serde(default)]
-    mtls: Option<ModeSpec>,
-    #[serde(default)]
-    port_level_mtls: BTreeMap<u16, ModeSpec>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModeSpec {
-    #[serde(default = "unset")]
-    mode: MtlsMode,
-}
-
-fn unset() -> MtlsMode {
-    MtlsMode::Unset
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AuthzSpec {
     #[serde(default)]
-    selector: Option<serde::de::IgnoredAny>,
+    selector: Option<Selector>,
     #[serde(default)]
-    target_ref: Option<serde::de::IgnoredAny>,
+    target_ref: Option<TargetRef>,
     #[serde(default)]
-    target_refs: Option<serde::de::IgnoredAny>,
+    target_refs: Option<Vec<TargetRef>>,
     #[serde(default)]
     action: Option<String>,
     #[serde(default, rename = "provider")]
@@ -102,6 +91,8 @@ struct Source {
     not_ip_blocks: Option<Vec<String>>,
     remote_ip_blocks: Option<Vec<String>>,
     not_remote_ip_blocks: Option<Vec<String>>,
+    trust_domains: Option<Vec<String>>,
+    not_trust_domains: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +128,7 @@ struct When {
 #[derive(Default)]
 pub(crate) struct Objects {
     authz: Vec<Object<AuthzSpec>>,
-    peer: Vec<Object<PeerAuthnSpec>>,
+    peer: Vec<Object<super::istio_peer::PeerAuthnSpec>>,
     request: Vec<Object<RequestAuthnSpec>>,
 }
 
@@ -176,21 +167,27 @@ impl Objects {
 
     pub(crate) fn into_spec(
         self,
-        _context: Option<&super::workload::WorkloadContext>,
+        context: Option<&super::workload::WorkloadContext>,
     ) -> Result<Imported, PolicyError> {
         let mut warnings = Vec::new();
+        let mut skipped = Vec::new();
         let mut rules = Vec::new();
         let mut any_allow = false;
+        let mut applied = 0;
         for p in &self.authz {
             let name = p.metadata.qualified();
-            if p.spec.selector.is_some()
-                || p.spec.target_ref.is_some()
-                || p.spec.target_refs.is_some()
-            {
-                warnings.push(format!(
-                    "authorization policy `{name}`: its selector/targetRef is not enforced in-process; this process is taken to be the selected workload"
-                ));
+            let target = Target {
+                what: "authorization policy",
+                meta: &p.metadata,
+                selector: p.spec.selector.as_ref(),
+                target_ref: p.spec.target_ref.as_ref(),
+                target_refs: p.spec.target_refs.as_deref(),
+            };
+            if let Scope::Skipped(why) = target.scope(context)? {
+                skipped.push(why);
+                continue;
             }
+            applied += 1;
             let dry_run = p
                 .metadata
                 .annotations
@@ -231,38 +228,61 @@ impl Objects {
                 } else {
                     name.clone()
                 };
-                rules.push(convert_rule(&rname, action, r)?);
+                if let Some(rule) = convert_rule(&rname, p.metadata.ns(), action, r, &mut warnings)?
+                {
+                    rules.push(rule);
+                }
             }
+        }
+        if applied == 0 && !self.authz.is_empty() {
+            // Istio: "If there are no ALLOW policies for the workload, allow the request."
+            warnings.push(format!(
+                "ALLOW-ALL: none of the {} authorization policies of this file applies to this workload, so (as in Istio) every request is allowed; check the workload context (namespace, labels) if that is not intended",
+                self.authz.len()
+            ));
         }
         let default = if any_allow {
             DefaultPolicy::Deny
         } else {
             DefaultPolicy::AllUnauthenticated
         };
-        let peer = self
-            .peer
-            .into_iter()
-            .map(|p| PeerAuthentication {
-                name: p.metadata.qualified(),
-                mode: p.spec.mtls.map_or(MtlsMode::Unset, |m| m.mode),
-                port_modes: p
-                    .spec
-                    .port_level_mtls
-                    .into_iter()
-                    .map(|(k, v)| (k, v.mode))
-                    .collect(),
-                has_selector: p.spec.selector.is_some(),
-            })
-            .collect();
-        let request = self
-            .request
-            .into_iter()
-            .map(|r| request_authn(r, &mut warnings))
-            .collect::<Result<_, _>>()?;
+        let mut peer_objects = Vec::new();
+        for p in self.peer {
+            let target = Target {
+                what: "peer authentication",
+                meta: &p.metadata,
+                selector: p.spec.selector.as_ref(),
+                target_ref: None,
+                target_refs: None,
+            };
+            match target.scope(context)? {
+                Scope::Skipped(why) => skipped.push(why),
+                Scope::Applies { selected, mesh } => peer_objects.push((selected, mesh, p)),
+            }
+        }
+        let peer = super::istio_peer::resolve(peer_objects, &mut rules, &mut warnings)?;
+        let mut request = Vec::new();
+        for r in self.request {
+            let target = Target {
+                what: "request authentication",
+                meta: &r.metadata,
+                selector: r.spec.selector.as_ref(),
+                target_ref: r.spec.target_ref.as_ref(),
+                target_refs: r.spec.target_refs.as_deref(),
+            };
+            match target.scope(context)? {
+                Scope::Skipped(why) => skipped.push(why),
+                Scope::Applies { .. } => request.push(request_authn(r, &mut warnings)?),
+            }
+        }
+        for why in &skipped {
+            warnings.push(format!("skipped {why}"));
+        }
         let spec = PolicySpec {
             default,
             rules,
             namespaces_in_any_trust_domain: true,
+            skipped,
             ..PolicySpec::default()
         };
         Ok(Imported {
@@ -274,60 +294,27 @@ impl Objects {
     }
 }
 
-fn principal(name: &str, p: &str) -> Result<String, PolicyError> {
-    if p == "*" || p.starts_with("spiffe://") {
-        return Ok(p.to_owned());
-    }
-    if p.starts_with('*') || (p.ends_with('*') && !p.ends_with("/*")) {
-        return Err(PolicyError::unsupported(format!(
-            "authorization policy `{name}`: principal `{p}` (a suffix or mid-segment prefix) cannot be expressed; use exact ids or `td/path/*`"
-        )));
-    }
-    Ok(format!("spiffe://{p}"))
-}
-
-fn principals_opt(
+/// Converts one rule; `None` when Istio's literal `*` makes it match nothing.
+fn convert_rule(
     name: &str,
-    v: &Option<Vec<String>>,
-) -> Result<Option<Box<[super::pattern::IdentityPattern]>>, PolicyError> {
-    let ids = v
-        .as_ref()
-        .map(|ps| {
-            ps.iter()
-                .map(|p| principal(name, p))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    parse_opt(name, &ids)
-}
-
-fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, PolicyError> {
+    ns: &str,
+    action: Action,
+    r: &IstioRule,
+    warnings: &mut Vec<String>,
+) -> Result<Option<RuleSpec>, PolicyError> {
     let mut rule = RuleSpec::new(name, action);
     if let Some(from) = &r.from {
         let mut out = Vec::new();
         for f in from {
-            let s = &f.source;
-            let principals = |v: &Option<Vec<String>>| principals_opt(name, v);
-            let ip = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| {
-                let all: Option<Vec<String>> = match (a, b) {
-                    (None, None) => None,
-                    (x, y) => Some(x.iter().chain(y).flatten().cloned().collect()),
-                };
-                parse_opt(name, &all)
-            };
-            out.push(SourceSpec {
-                identities: principals(&s.principals)?,
-                not_identities: principals(&s.not_principals)?,
-                namespaces: parse_opt(name, &s.namespaces)?,
-                not_namespaces: parse_opt(name, &s.not_namespaces)?,
-                service_accounts: parse_opt(name, &s.service_accounts)?,
-                not_service_accounts: parse_opt(name, &s.not_service_accounts)?,
-                networks: ip(&s.ip_blocks, &s.remote_ip_blocks)?,
-                not_networks: ip(&s.not_ip_blocks, &s.not_remote_ip_blocks)?,
-                request_principals: parse_opt(name, &s.request_principals)?,
-                not_request_principals: parse_opt(name, &s.not_request_principals)?,
-                ..SourceSpec::default()
-            });
+            if let Some(s) = convert_source(name, ns, &f.source, warnings)? {
+                out.push(s);
+            }
+        }
+        if out.is_empty() {
+            warnings.push(format!(
+                "authorization policy `{name}`: no `from` entry can match a peer, so this rule matches nothing"
+            ));
+            return Ok(None);
         }
         rule.from = Some(out.into());
     }
@@ -344,23 +331,94 @@ fn convert_rule(name: &str, action: Action, r: &IstioRule) -> Result<RuleSpec, P
                 not_methods: parse_opt(name, &o.not_methods)?,
                 paths: parse_opt(name, &o.paths)?,
                 not_paths: parse_opt(name, &o.not_paths)?,
+                ..OperationSpec::default()
             });
         }
         rule.to = Some(out.into());
     }
     for w in r.when.iter().flatten() {
-        apply_when(name, &mut rule, w)?;
+        if !apply_when(name, &mut rule, w, warnings)? {
+            warnings.push(format!(
+                "authorization policy `{name}`: condition `{}` can match no request, so this rule matches nothing",
+                w.key
+            ));
+            return Ok(None);
+        }
     }
-    Ok(rule)
+    Ok(Some(rule))
 }
 
-/// Folds one `when` condition into the rule (conditions AND with everything).
-fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyError> {
+/// One `source`: `None` when a field of it can match no peer.
+fn convert_source(
+    name: &str,
+    ns: &str,
+    s: &Source,
+    warnings: &mut Vec<String>,
+) -> Result<Option<SourceSpec>, PolicyError> {
+    use super::istio_source::{principals, service_accounts, trust_domains};
+    let has = |v: &Option<Vec<String>>| v.is_some();
+    if (has(&s.service_accounts) || has(&s.not_service_accounts))
+        && (has(&s.principals)
+            || has(&s.not_principals)
+            || has(&s.namespaces)
+            || has(&s.not_namespaces))
+    {
+        return Err(PolicyError::invalid(format!(
+            "authorization policy `{name}`: a source sets `serviceAccounts` together with `principals` or `namespaces`, which Istio rejects"
+        )));
+    }
+    if has(&s.ip_blocks) && has(&s.remote_ip_blocks)
+        || has(&s.not_ip_blocks) && has(&s.not_remote_ip_blocks)
+    {
+        return Err(PolicyError::unsupported(format!(
+            "authorization policy `{name}`: a source sets both `ipBlocks` and `remoteIpBlocks` (or their `not` twins): Istio ANDs them, and meshless reads both from the peer address (no trusted proxies), so it cannot tell them apart; split them into two policies"
+        )));
+    }
+    // Without trusted proxies, Istio's remote address is the peer address.
+    let or = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| a.clone().or_else(|| b.clone());
+    let ids = principals(name, &s.principals, false, warnings)?;
+    let not_ids = principals(name, &s.not_principals, true, warnings)?;
+    if ids.is_never() {
+        return Ok(None);
+    }
+    Ok(Some(SourceSpec {
+        identities: ids.into_option(),
+        not_identities: not_ids.into_option(),
+        trust_domains: trust_domains(name, "trustDomains", &s.trust_domains)?,
+        not_trust_domains: trust_domains(name, "notTrustDomains", &s.not_trust_domains)?,
+        namespaces: parse_opt(name, &s.namespaces)?,
+        not_namespaces: parse_opt(name, &s.not_namespaces)?,
+        service_accounts: service_accounts(name, ns, "serviceAccounts", &s.service_accounts)?,
+        not_service_accounts: service_accounts(
+            name,
+            ns,
+            "notServiceAccounts",
+            &s.not_service_accounts,
+        )?,
+        networks: parse_opt(name, &or(&s.ip_blocks, &s.remote_ip_blocks))?,
+        not_networks: parse_opt(name, &or(&s.not_ip_blocks, &s.not_remote_ip_blocks))?,
+        request_principals: parse_opt(name, &s.request_principals)?,
+        not_request_principals: parse_opt(name, &s.not_request_principals)?,
+        ..SourceSpec::default()
+    }))
+}
+
+/// Folds one `when` condition into the rule (conditions AND with everything);
+/// `false` when the condition can match no request.
+fn apply_when(
+    name: &str,
+    rule: &mut RuleSpec,
+    w: &When,
+    warnings: &mut Vec<String>,
+) -> Result<bool, PolicyError> {
     if let Some(header) = w
         .key
         .strip_prefix("request.headers[")
         .and_then(|k| k.strip_suffix(']'))
     {
+        if header.starts_with(':') {
+            return pseudo_header(name, rule, header, w).map(|()| true);
+        }
         let c = ConditionSpec::header(
             parse_all(name, &[header.to_owned()])?.remove(0),
             parse_opt(name, &w.values)?,
@@ -368,7 +426,7 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
         );
         super::validate::condition(name, &c)?;
         rule.when.get_or_insert_with(Vec::new).push(c);
-        return Ok(());
+        return Ok(true);
     }
     let claim = match w.key.as_str() {
         "request.auth.audiences" => Some(ClaimPath::new(["aud"])),
@@ -389,7 +447,7 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
         );
         super::validate::condition(name, &c)?;
         rule.when.get_or_insert_with(Vec::new).push(c);
-        return Ok(());
+        return Ok(true);
     }
     let source = match w.key.as_str() {
         "source.ip" | "remote.ip" => SourceSpec {
@@ -408,28 +466,23 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
             ..SourceSpec::default()
         },
         "source.principal" => {
-            let ids = |v: &Option<Vec<String>>| principals_opt(name, v);
+            use super::istio_source::principals;
+            let ids = principals(name, &w.values, false, warnings)?;
+            if ids.is_never() {
+                return Ok(false);
+            }
             SourceSpec {
-                identities: ids(&w.values)?,
-                not_identities: ids(&w.not_values)?,
+                identities: ids.into_option(),
+                not_identities: principals(name, &w.not_values, true, warnings)?.into_option(),
                 ..SourceSpec::default()
             }
         }
         "destination.port" => {
             let (p, np) = (parse_opt(name, &w.values)?, parse_opt(name, &w.not_values)?);
-            let to = rule
-                .to
-                .get_or_insert_with(|| vec![OperationSpec::default()].into());
-            for op in to.iter_mut() {
-                if (p.is_some() && op.ports.is_some()) || (np.is_some() && op.not_ports.is_some()) {
-                    return Err(PolicyError::unsupported(format!(
-                        "authorization policy `{name}`: `destination.port` together with `ports` cannot be combined"
-                    )));
-                }
-                op.ports = op.ports.take().or_else(|| p.clone());
-                op.not_ports = op.not_ports.take().or_else(|| np.clone());
-            }
-            return Ok(());
+            fold_into_to(name, rule, "destination.port", "ports", p, np, |op| {
+                (&mut op.ports, &mut op.not_ports)
+            })?;
+            return Ok(true);
         }
         key => {
             return Err(PolicyError::unsupported(format!(
@@ -447,7 +500,74 @@ fn apply_when(name: &str, rule: &mut RuleSpec, w: &When) -> Result<(), PolicyErr
             .map_err(|e| PolicyError::unsupported(format!("authorization policy `{name}`: {e}")))?
             .into(),
     );
+    Ok(true)
+}
+
+/// ANDs a condition on an operation field into every `to` entry (a missing `to` is
+/// one entry that matches everything).
+fn fold_into_to<T: Clone>(
+    name: &str,
+    rule: &mut RuleSpec,
+    key: &str,
+    field: &str,
+    values: Option<super::model::List<T>>,
+    not_values: Option<super::model::List<T>>,
+    get: impl Fn(
+        &mut OperationSpec,
+    ) -> (
+        &mut Option<super::model::List<T>>,
+        &mut Option<super::model::List<T>>,
+    ),
+) -> Result<(), PolicyError> {
+    let to = rule
+        .to
+        .get_or_insert_with(|| vec![OperationSpec::default()].into());
+    for op in to.iter_mut() {
+        let (p, np) = get(op);
+        if (values.is_some() && p.is_some()) || (not_values.is_some() && np.is_some()) {
+            return Err(PolicyError::unsupported(format!(
+                "authorization policy `{name}`: the condition `{key}` and the operation's `{field}` in one rule cannot be combined"
+            )));
+        }
+        if p.is_none() {
+            *p = values.clone();
+        }
+        if np.is_none() {
+            *np = not_values.clone();
+        }
+    }
     Ok(())
+}
+
+/// `request.headers[:method]`: Envoy's pseudo-header, the request method. Other
+/// pseudo-headers are refused with the field to use instead.
+fn pseudo_header(
+    name: &str,
+    rule: &mut RuleSpec,
+    header: &str,
+    w: &When,
+) -> Result<(), PolicyError> {
+    match header {
+        ":method" => {
+            let (p, np) = (parse_opt(name, &w.values)?, parse_opt(name, &w.not_values)?);
+            fold_into_to(name, rule, &w.key, "methods", p, np, |op| {
+                (&mut op.methods, &mut op.not_methods)
+            })
+        }
+        ":authority" | ":path" => Err(PolicyError::unsupported(format!(
+            "authorization policy `{name}`: condition key `{}` is not supported: write `to.operation.{}` instead",
+            w.key,
+            if header == ":path" {
+                "paths` (the query is ignored there"
+            } else {
+                "hosts` (matched case-insensitively"
+            }
+        ))),
+        _ => Err(PolicyError::unsupported(format!(
+            "authorization policy `{name}`: condition key `{}` (a pseudo-header) is not supported",
+            w.key
+        ))),
+    }
 }
 
 /// The claim path of `[a][b]...` (what follows `request.auth.claims`).

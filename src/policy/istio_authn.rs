@@ -5,6 +5,7 @@
 use serde::Deserialize;
 
 use super::error::PolicyError;
+use super::istio_scope::{Selector, TargetRef};
 use super::manifest::Object;
 use super::request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 
@@ -12,11 +13,11 @@ use super::request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RequestAuthnSpec {
     #[serde(default)]
-    selector: Option<serde::de::IgnoredAny>,
+    pub(crate) selector: Option<Selector>,
     #[serde(default)]
-    target_ref: Option<serde::de::IgnoredAny>,
+    pub(crate) target_ref: Option<TargetRef>,
     #[serde(default)]
-    target_refs: Option<serde::de::IgnoredAny>,
+    pub(crate) target_refs: Option<Vec<TargetRef>>,
     #[serde(default)]
     jwt_rules: Vec<IstioJwtRule>,
 }
@@ -107,13 +108,8 @@ pub(crate) fn request_authn(
             forward_original_token: r.forward_original_token,
         });
     }
-    let has_selector =
-        o.spec.selector.is_some() || o.spec.target_ref.is_some() || o.spec.target_refs.is_some();
-    if has_selector {
-        warnings.push(format!(
-            "request authentication `{name}`: its selector/targetRef is not enforced in-process; this process is taken to be the selected workload"
-        ));
-    }
+    // Scoped by the importer (`istio_scope`): only documents for this workload get here.
+    let has_selector = o.spec.selector.is_some();
     Ok(RequestAuthentication {
         name,
         has_selector,

@@ -1,47 +1,110 @@
-//! Linkerd policy manifests: `Server`, `HTTPRoute`, `AuthorizationPolicy`,
-//! `MeshTLSAuthentication`, `NetworkAuthentication`, and the
-//! `config.linkerd.io/default-inbound-policy` annotation of a `Namespace`.
+//! Linkerd policy manifests: `Server`, `HTTPRoute`, `GRPCRoute`,
+//! `AuthorizationPolicy`, `ServerAuthorization`, `MeshTLSAuthentication`,
+//! `NetworkAuthentication`, and the `config.linkerd.io/default-inbound-policy`
+//! annotation of a `Namespace`.
 //!
-//! Semantics follow Linkerd's documentation: a port without a `Server` gets the
-//! default inbound policy (Linkerd's own default is `all-unauthenticated`); a
-//! `Server`'s `accessPolicy` (default `deny`) decides what no authorization allows;
-//! a `Server` with routes answers requests matching none of them with 404; every
-//! `requiredAuthenticationRefs` entry must match; a policy that references a
-//! missing object is dropped (and reported).
+//! Semantics follow Linkerd's documentation and its policy controller:
 //!
-//! `identityRefs` (and `requiredAuthenticationRefs`) of kind `ServiceAccount` or
-//! `Namespace` mean identities of the local trust domain only, as in Linkerd, which
-//! expands them to `<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<identity
-//! trust domain>`. The manifests do not say which trust domain that is, so the
-//! imported policy takes Linkerd's default identity trust domain, `cluster.local`
+//! - A `Server` applies to the pods its `podSelector` selects, in its own namespace.
+//!   With a [`WorkloadContext`], Servers of other namespaces or whose selector does
+//!   not select this workload's labels are skipped (with their routes and
+//!   authorizations), and listed in [`Policy::skipped`](super::Policy::skipped).
+//!   Without one, a Server that selects by label cannot be placed, so it is refused,
+//!   and so is a named `port` (a container port's name): load with
+//!   `Policy::from_yaml_for` and a context with the pod's labels and named ports.
+//! - A port without a `Server` gets the namespace's default inbound policy
+//!   (Linkerd's own default is `all-unauthenticated`); a `Server`'s `accessPolicy`
+//!   (default `deny`) decides what no authorization allows.
+//! - A request goes to exactly one route of its Server (see [`ServerSpec::routes`]);
+//!   a Server with routes answers requests matching none of them with 404. An
+//!   authorization of a `Server` (or of the namespace) applies to every route; one of
+//!   an `HTTPRoute`/`GRPCRoute` only to the requests that route wins.
+//! - Every `requiredAuthenticationRefs` entry must match; a policy that references a
+//!   missing object is dropped (and reported), and so is a route whose parent
+//!   `Server` is not in the file (Linkerd does not accept it).
+//!
+//! `identityRefs`, `requiredAuthenticationRefs` and `ServerAuthorization`
+//! `serviceAccounts` of kind `ServiceAccount` or `Namespace` mean identities of the
+//! local trust domain only, as in Linkerd, which expands them to
+//! `<sa>.<ns>.serviceaccount.identity.<control-plane-ns>.<identity trust domain>`.
+//! The manifests do not say which trust domain that is, so the imported policy takes
+//! Linkerd's default identity trust domain, `cluster.local`
 //! ([`LINKERD_TRUST_DOMAIN`]), as its `local_trust_domains`: a peer of another trust
 //! domain never matches such a reference. Linkerd's control-plane namespace is not
 //! compared.
+//!
+//! [`ServerSpec::routes`]: super::ServerSpec::routes
+//! [`WorkloadContext`]: super::WorkloadContext
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::error::PolicyError;
+use super::linkerd_route::{self, ParentRef, RouteSpecDoc};
+use super::linkerd_select::LabelSelector;
 use super::load::yaml_error;
-use super::manifest::{MetaOnly, Object, and_sources, parse_all};
+use super::manifest::{MetaOnly, and_sources, parse_all};
 use super::model::{
-    Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RouteMatchSpec, RouteSpec,
-    RuleSpec, ServerSpec, SourceSpec,
+    Action, DefaultPolicy, OperationSpec, PolicySpec, RouteSpec, RuleSpec, ServerSpec, SourceSpec,
 };
 use super::values::{Network, PortRange, TrustDomainName};
+use super::workload::WorkloadContext;
 
 /// The trust domain `ServiceAccount` and `Namespace` references mean: Linkerd's
 /// default identity trust domain (`identityTrustDomain` of the control plane).
 pub(crate) const LINKERD_TRUST_DOMAIN: &str = "cluster.local";
 
+/// `metadata` as Linkerd reads it: with the labels (`ServerAuthorization` selects
+/// Servers by them) and the creation time (routes are ordered by it).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LMeta {
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    creation_timestamp: Option<String>,
+}
+
+impl LMeta {
+    fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+
+    fn qualified(&self) -> String {
+        format!("{}/{}", self.ns(), self.name)
+    }
+}
+
+/// A Kubernetes object with a typed `spec`, as Linkerd reads it.
+#[derive(Debug, Deserialize)]
+struct Doc<S> {
+    #[serde(rename = "apiVersion")]
+    _api_version: String,
+    kind: String,
+    metadata: LMeta,
+    spec: S,
+    #[serde(default, rename = "status")]
+    _status: Option<serde::de::IgnoredAny>,
+}
+
+impl<S> Doc<S> {
+    /// `Kind namespace/name`, as errors and warnings name a document.
+    fn id(&self) -> String {
+        format!("{} {}", self.kind, self.metadata.qualified())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct Server {
+struct Server {
     #[serde(default)]
-    pod_selector: Option<serde::de::IgnoredAny>,
+    pod_selector: Option<LabelSelector>,
     #[serde(default)]
-    external_workload_selector: Option<serde::de::IgnoredAny>,
+    external_workload_selector: Option<LabelSelector>,
     port: PortRef,
     #[serde(default)]
     proxy_protocol: Option<String>,
@@ -54,61 +117,6 @@ pub(crate) struct Server {
 enum PortRef {
     Number(u16),
     Name(String),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct HttpRoute {
-    #[serde(default)]
-    parent_refs: Vec<Ref>,
-    #[serde(default)]
-    hostnames: Vec<String>,
-    #[serde(default)]
-    rules: Vec<RouteRule>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RouteRule {
-    #[serde(default)]
-    matches: Vec<RouteMatch>,
-    #[serde(default, rename = "filters")]
-    _filters: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "backendRefs")]
-    _backend_refs: Option<serde::de::IgnoredAny>,
-    #[serde(default, rename = "timeouts")]
-    _timeouts: Option<serde::de::IgnoredAny>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RouteMatch {
-    #[serde(default)]
-    path: Option<TypedValue>,
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    headers: Vec<HeaderMatch>,
-    #[serde(default)]
-    query_params: Vec<serde::de::IgnoredAny>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TypedValue {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    value: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeaderMatch {
-    name: String,
-    value: String,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,15 +138,61 @@ struct Ref {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct AuthorizationPolicy {
+struct AuthorizationPolicy {
     target_ref: Ref,
     #[serde(default)]
     required_authentication_refs: Vec<Ref>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerAuthorization {
+    server: ServerRef,
+    client: Client,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerRef {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    selector: Option<LabelSelector>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Client {
+    #[serde(default)]
+    networks: Option<Vec<Network>>,
+    #[serde(default)]
+    unauthenticated: bool,
+    #[serde(default, rename = "meshTLS")]
+    mesh_tls: Option<ClientMeshTls>,
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct MeshTls {
+struct ClientMeshTls {
+    #[serde(default, rename = "unauthenticatedTLS")]
+    unauthenticated_tls: bool,
+    #[serde(default)]
+    identities: Option<Vec<String>>,
+    #[serde(default)]
+    service_accounts: Option<Vec<SaRef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaRef {
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MeshTls {
     #[serde(default)]
     identities: Option<Vec<String>>,
     #[serde(default)]
@@ -147,28 +201,41 @@ pub(crate) struct MeshTls {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NetworkAuthn {
+struct NetworkAuthn {
     networks: Vec<Network>,
 }
 
 /// Linkerd objects of one file.
 #[derive(Default)]
 pub(crate) struct Objects {
-    servers: Vec<Object<Server>>,
-    routes: Vec<Object<HttpRoute>>,
-    authz: Vec<Object<AuthorizationPolicy>>,
+    servers: Vec<Doc<Server>>,
+    routes: Vec<(Doc<RouteSpecDoc>, bool)>,
+    authz: Vec<Doc<AuthorizationPolicy>>,
+    server_authz: Vec<Doc<ServerAuthorization>>,
     mtls: BTreeMap<String, Vec<SourceSpec>>,
     networks: BTreeMap<String, Vec<SourceSpec>>,
-    default: Option<DefaultPolicy>,
+    /// `(namespace, default)` of each annotated `Namespace`.
+    defaults: Vec<(String, DefaultPolicy)>,
 }
 
 fn de<T: for<'de> Deserialize<'de>>(doc: yaml_serde::Deserializer<'_>) -> Result<T, PolicyError> {
     T::deserialize(doc).map_err(|e| yaml_error(&e))
 }
 
+/// A selected Server, as the rest of the import sees it.
+struct Placed {
+    spec: ServerSpec,
+    ns: String,
+    labels: BTreeMap<String, String>,
+    grpc: bool,
+}
+
 impl Objects {
     pub(crate) fn is_empty(&self) -> bool {
-        self.servers.is_empty() && self.routes.is_empty() && self.authz.is_empty()
+        self.servers.is_empty()
+            && self.routes.is_empty()
+            && self.authz.is_empty()
+            && self.server_authz.is_empty()
     }
 
     /// Reads one document; false when the kind is not Linkerd's.
@@ -177,30 +244,23 @@ impl Objects {
         group: &str,
         kind: &str,
         doc: yaml_serde::Deserializer<'_>,
-        warnings: &mut Vec<String>,
+        _warnings: &mut Vec<String>,
     ) -> Result<bool, PolicyError> {
         match (group, kind) {
-            ("policy.linkerd.io", "Server") => {
-                let s: Object<Server> = de(doc)?;
-                if s.spec.pod_selector.is_some() || s.spec.external_workload_selector.is_some() {
-                    warnings.push(format!(
-                        "server `{}`: its workload selector is not enforced in-process; this process is taken to be the selected workload",
-                        s.metadata.qualified()
-                    ));
-                }
-                self.servers.push(s);
-            }
+            ("policy.linkerd.io", "Server") => self.servers.push(de(doc)?),
             ("policy.linkerd.io" | "gateway.networking.k8s.io", "HTTPRoute") => {
-                self.routes.push(de(doc)?)
+                self.routes.push((de(doc)?, false))
             }
+            ("gateway.networking.k8s.io", "GRPCRoute") => self.routes.push((de(doc)?, true)),
             ("policy.linkerd.io", "AuthorizationPolicy") => self.authz.push(de(doc)?),
+            ("policy.linkerd.io", "ServerAuthorization") => self.server_authz.push(de(doc)?),
             ("policy.linkerd.io", "MeshTLSAuthentication") => {
-                let o: Object<MeshTls> = de(doc)?;
+                let o: Doc<MeshTls> = de(doc)?;
                 let sources = mesh_tls_sources(&o)?;
                 self.mtls.insert(o.metadata.qualified(), sources);
             }
             ("policy.linkerd.io", "NetworkAuthentication") => {
-                let o: Object<NetworkAuthn> = de(doc)?;
+                let o: Doc<NetworkAuthn> = de(doc)?;
                 let source = SourceSpec {
                     networks: Some(o.spec.networks.into()),
                     ..SourceSpec::default()
@@ -215,12 +275,13 @@ impl Objects {
                     .get("config.linkerd.io/default-inbound-policy")
                 {
                     Some(d) => {
-                        self.default = Some(DefaultPolicy::from_name(d).ok_or_else(|| {
+                        let policy = DefaultPolicy::from_name(d).ok_or_else(|| {
                             PolicyError::invalid(format!(
-                                "namespace `{}`: unknown default-inbound-policy `{d}`",
+                                "`Namespace {}`: unknown `config.linkerd.io/default-inbound-policy` `{d}`",
                                 o.metadata.name
                             ))
-                        })?);
+                        })?;
+                        self.defaults.push((o.metadata.name.clone(), policy));
                     }
                     None => return Ok(false),
                 }
@@ -230,95 +291,362 @@ impl Objects {
         Ok(true)
     }
 
+    /// The namespace this workload is in: the context's, or (without one) the one
+    /// namespace the Servers share.
+    fn home(&self, context: Option<&WorkloadContext>) -> Result<Option<String>, PolicyError> {
+        match context {
+            Some(ctx) => match ctx.namespace() {
+                Some(ns) => Ok(Some(ns.to_owned())),
+                None => Err(PolicyError::invalid(
+                    "the workload context has no namespace, so Linkerd Servers cannot be placed: set `WorkloadContext::identity` (a Kubernetes-shaped SPIFFE ID or Linkerd identity) or `WorkloadContext::namespace_name`",
+                )),
+            },
+            None => {
+                let mut nss: Vec<&str> = self.servers.iter().map(|s| s.metadata.ns()).collect();
+                nss.sort_unstable();
+                nss.dedup();
+                match nss.as_slice() {
+                    [] => Ok(None),
+                    [one] => Ok(Some((*one).to_owned())),
+                    many => Err(PolicyError::invalid(format!(
+                        "the file has Linkerd Servers of namespaces `{}`: load it with `Policy::from_yaml_for` (or `load_for`) and a `WorkloadContext` naming this workload's namespace and pod labels",
+                        many.join("`, `")
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Whether Server `s` applies to this workload: `Err` with the reason when not.
+    fn place(
+        s: &Doc<Server>,
+        home: Option<&str>,
+        context: Option<&WorkloadContext>,
+    ) -> Result<Result<PortRange, String>, PolicyError> {
+        let id = s.id();
+        let (field, selector) = match (&s.spec.pod_selector, &s.spec.external_workload_selector) {
+            (Some(p), None) => ("podSelector", p),
+            (None, Some(e)) => ("externalWorkloadSelector", e),
+            _ => {
+                return Err(PolicyError::invalid(format!(
+                    "`{id}`: a Server has exactly one of `podSelector` and `externalWorkloadSelector` (`podSelector: {{}}` selects every pod of its namespace)"
+                )));
+            }
+        };
+        selector.validate(&format!("`{id}`"), field)?;
+        if home.is_some_and(|h| h != s.metadata.ns()) {
+            return Ok(Err(format!(
+                "`{id}`: another namespace than this workload's `{}`",
+                home.unwrap_or_default()
+            )));
+        }
+        match context {
+            Some(ctx) if !selector.matches(ctx.labels()) => {
+                return Ok(Err(format!(
+                    "`{id}`: its `{field}` does not select this workload's labels"
+                )));
+            }
+            None if !selector.is_empty() => {
+                return Err(PolicyError::invalid(format!(
+                    "`{id}`: its `{field}` selects pods by label, and without a workload context meshless cannot tell whether it selects this one: load with `Policy::from_yaml_for` (or `load_for`) and a `WorkloadContext` with this pod's namespace and labels (`WorkloadContext::label`, `labels_from_file`)"
+                )));
+            }
+            _ => {}
+        }
+        let port = match &s.spec.port {
+            PortRef::Number(p) if *p > 0 => *p,
+            PortRef::Number(p) => {
+                return Err(PolicyError::invalid(format!(
+                    "`{id}`: `port` `{p}` is not a port"
+                )));
+            }
+            PortRef::Name(n) => context.and_then(|c| c.port(n)).ok_or_else(|| {
+                PolicyError::invalid(format!(
+                    "`{id}`: `port` names the container port `{n}`, which the workload context does not resolve: add it with `WorkloadContext::named_port(\"{n}\", <number>)` and load with `Policy::from_yaml_for` (or `load_for`)"
+                ))
+            })?,
+        };
+        Ok(Ok(PortRange {
+            start: port,
+            end: port,
+        }))
+    }
+
     pub(crate) fn into_spec(
         self,
-        _context: Option<&super::workload::WorkloadContext>,
+        context: Option<&WorkloadContext>,
     ) -> Result<(PolicySpec, Vec<String>), PolicyError> {
         let mut warnings = Vec::new();
-        let default = self.default.unwrap_or_else(|| {
-            warnings.push(
-                "no `config.linkerd.io/default-inbound-policy` given: ports without a Server use Linkerd's default `all-unauthenticated`"
-                    .to_owned(),
-            );
-            DefaultPolicy::AllUnauthenticated
-        });
-        let mut servers: Vec<ServerSpec> = Vec::new();
-        let mut server_ns: Vec<String> = Vec::new();
-        for s in &self.servers {
-            let name = s.metadata.qualified();
-            let port = match &s.spec.port {
-                PortRef::Number(p) if *p > 0 => PortRange { start: *p, end: *p },
-                PortRef::Number(p) => {
-                    return Err(PolicyError::invalid(format!(
-                        "server `{name}`: invalid port `{p}`"
-                    )));
-                }
-                PortRef::Name(n) => {
-                    return Err(PolicyError::unsupported(format!(
-                        "server `{name}`: named port `{n}` cannot be resolved in-process; use the port number"
-                    )));
+        let mut skipped = Vec::new();
+        let home = self.home(context)?;
+        let default = self.default_policy(home.as_deref(), &mut skipped, &mut warnings)?;
+        let placed = self.place_servers(home.as_deref(), context, &mut skipped, &mut warnings)?;
+        let mut servers: Vec<ServerSpec> = placed.iter().map(|p| p.spec.clone()).collect();
+        let routes = self.attach_routes(&placed, &mut servers, &mut skipped, &mut warnings)?;
+        let mut rules = Vec::new();
+        self.server_authorizations(
+            &placed,
+            home.as_deref(),
+            &mut rules,
+            &mut skipped,
+            &mut warnings,
+        )?;
+        self.authorization_policies(
+            &placed,
+            &routes,
+            home.as_deref(),
+            &mut rules,
+            &mut skipped,
+            &mut warnings,
+        )?;
+        for why in &skipped {
+            warnings.push(format!("skipped {why}"));
+        }
+        let spec = PolicySpec {
+            default,
+            servers,
+            rules,
+            local_trust_domains: vec![TrustDomainName(LINKERD_TRUST_DOMAIN.into())],
+            skipped,
+            ..PolicySpec::default()
+        };
+        Ok((spec, warnings))
+    }
+
+    fn default_policy(
+        &self,
+        home: Option<&str>,
+        skipped: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<DefaultPolicy, PolicyError> {
+        let mut found: Option<&(String, DefaultPolicy)> = None;
+        for d in &self.defaults {
+            if home.is_some_and(|h| h != d.0) {
+                skipped.push(format!(
+                    "`Namespace {}`: not this workload's namespace",
+                    d.0
+                ));
+                continue;
+            }
+            if let Some(prev) = found.filter(|p| p.1 != d.1) {
+                return Err(PolicyError::invalid(format!(
+                    "namespaces `{}` and `{}` set different default inbound policies: load with a `WorkloadContext` naming this workload's namespace",
+                    prev.0, d.0
+                )));
+            }
+            found = Some(d);
+        }
+        Ok(match found {
+            Some(d) => d.1,
+            None => {
+                warnings.push(
+                    "no `config.linkerd.io/default-inbound-policy` given: ports without a Server use Linkerd's default `all-unauthenticated`"
+                        .to_owned(),
+                );
+                DefaultPolicy::AllUnauthenticated
+            }
+        })
+    }
+
+    /// The Servers that apply to this workload, in Linkerd's order (creation time,
+    /// then name); of two on one port the first wins, as in Linkerd.
+    fn place_servers(
+        &self,
+        home: Option<&str>,
+        context: Option<&WorkloadContext>,
+        skipped: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Placed>, PolicyError> {
+        let mut order: Vec<&Doc<Server>> = self.servers.iter().collect();
+        order.sort_by(|a, b| created(&a.metadata, &b.metadata));
+        let mut out: Vec<Placed> = Vec::new();
+        for s in order {
+            let id = s.id();
+            let port = match Self::place(s, home, context)? {
+                Ok(port) => port,
+                Err(why) => {
+                    skipped.push(why);
+                    continue;
                 }
             };
             let access = s.spec.access_policy.as_deref().unwrap_or("deny");
             let default = DefaultPolicy::from_name(access).ok_or_else(|| {
-                PolicyError::invalid(format!("server `{name}`: unknown accessPolicy `{access}`"))
+                PolicyError::invalid(format!("`{id}`: unknown `accessPolicy` `{access}`"))
             })?;
-            if let Some(p) = s.spec.proxy_protocol.as_ref().filter(|p| {
-                !matches!(
-                    p.as_str(),
-                    "unknown" | "HTTP/1" | "HTTP/2" | "gRPC" | "opaque" | "TLS"
-                )
-            }) {
+            let protocol = s.spec.proxy_protocol.as_deref().unwrap_or("unknown");
+            if !matches!(
+                protocol,
+                "unknown" | "HTTP/1" | "HTTP/2" | "gRPC" | "opaque" | "TLS"
+            ) {
                 return Err(PolicyError::invalid(format!(
-                    "server `{name}`: unknown proxyProtocol `{p}`"
+                    "`{id}`: unknown `proxyProtocol` `{protocol}`"
                 )));
             }
-            servers.push(ServerSpec {
-                name,
-                ports: vec![port],
-                default,
-                routes: None,
-            });
-            server_ns.push(s.metadata.ns().to_owned());
-        }
-        // Routes, keyed by qualified name, with the ports of their parent servers.
-        let mut routes: BTreeMap<String, (Vec<PortRange>, Vec<RouteMatchSpec>)> = BTreeMap::new();
-        for r in &self.routes {
-            let rname = r.metadata.qualified();
-            if !r.spec.hostnames.is_empty() {
+            if let Some(prior) = out.iter().find(|p| p.spec.ports.contains(&port)) {
                 warnings.push(format!(
-                    "route `{rname}`: `hostnames` are not matched in-process"
+                    "`{id}`: port `{}` is already selected by server `{}`; ignored, as Linkerd does",
+                    port.start, prior.spec.name
                 ));
+                continue;
             }
-            let matches = route_matches(&rname, &r.spec)?;
+            out.push(Placed {
+                spec: ServerSpec {
+                    name: s.metadata.qualified(),
+                    ports: vec![port],
+                    default,
+                    routes: None,
+                },
+                ns: s.metadata.ns().to_owned(),
+                labels: s.metadata.labels.clone(),
+                grpc: protocol == "gRPC",
+            });
+        }
+        Ok(out)
+    }
+
+    /// Attaches each route to its parent Servers; returns the ports of each attached
+    /// route (by qualified name).
+    fn attach_routes(
+        &self,
+        placed: &[Placed],
+        servers: &mut [ServerSpec],
+        skipped: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, Vec<PortRange>>, PolicyError> {
+        let mut order: Vec<&(Doc<RouteSpecDoc>, bool)> = self.routes.iter().collect();
+        order.sort_by(|a, b| created(&a.0.metadata, &b.0.metadata));
+        let mut out: BTreeMap<String, Vec<PortRange>> = BTreeMap::new();
+        for (r, grpc) in order {
+            let id = r.id();
+            let rname = r.metadata.qualified();
+            let converted = linkerd_route::convert(&id, &r.spec, *grpc)?;
+            if converted.matches.is_empty() {
+                warnings.push(format!(
+                    "`{id}`: `rules` is empty, so it matches no request; ignored"
+                ));
+                continue;
+            }
             let mut ports = Vec::new();
             for parent in &r.spec.parent_refs {
-                let pname = format!(
-                    "{}/{}",
-                    parent.namespace.as_deref().unwrap_or(r.metadata.ns()),
-                    parent.name.as_deref().unwrap_or_default()
-                );
-                match servers
-                    .iter_mut()
-                    .find(|s| s.name == pname && parent.kind.as_deref() == Some("Server"))
-                {
-                    Some(s) => {
-                        ports.extend(s.ports.iter().copied());
-                        s.routes.get_or_insert_with(Vec::new).push(RouteSpec {
+                let pname = parent_name(parent, r.metadata.ns());
+                if !is_server(parent) {
+                    warnings.push(format!(
+                        "`{id}`: parent `{pname}` is not a policy.linkerd.io Server; that parent is ignored"
+                    ));
+                    continue;
+                }
+                match placed.iter().position(|p| p.spec.name == pname) {
+                    Some(i) if placed[i].grpc != *grpc => warnings.push(format!(
+                        "`{id}`: server `{pname}` is {}, so Linkerd serves it {}; this route is ignored there",
+                        if placed[i].grpc { "a gRPC server" } else { "not a gRPC server" },
+                        if placed[i].grpc { "with GRPCRoutes only" } else { "with HTTPRoutes only" }
+                    )),
+                    Some(i) => {
+                        ports.extend(servers[i].ports.iter().copied());
+                        servers[i].routes.get_or_insert_with(Vec::new).push(RouteSpec {
                             name: rname.clone(),
-                            matches: matches.clone(),
+                            hosts: converted.hosts.clone(),
+                            matches: converted.matches.clone(),
                         });
                     }
+                    None if self.servers.iter().any(|s| s.metadata.qualified() == pname) => {
+                        skipped.push(format!("`{id}`: its parent server `{pname}` is not this workload's"));
+                    }
                     None => warnings.push(format!(
-                        "route `{rname}`: parent `{pname}` is not a Server in this file; ignored"
+                        "`{id}`: parent server `{pname}` is not in the file, so Linkerd does not accept the route: ignored, with the policies that target it"
                     )),
                 }
             }
-            routes.insert(rname, (ports, matches));
+            if !ports.is_empty() {
+                out.insert(rname, ports);
+            }
         }
-        let mut rules = Vec::new();
+        Ok(out)
+    }
+
+    fn server_authorizations(
+        &self,
+        placed: &[Placed],
+        home: Option<&str>,
+        rules: &mut Vec<RuleSpec>,
+        skipped: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), PolicyError> {
+        for a in &self.server_authz {
+            let id = a.id();
+            let ns = a.metadata.ns();
+            let from = client_sources(&id, ns, &a.spec.client)?;
+            if let Some(sel) = &a.spec.server.selector {
+                sel.validate(&format!("`{id}`"), "server.selector")?;
+            }
+            let selects = |p: &Placed| {
+                p.ns == ns
+                    && match (&a.spec.server.name, &a.spec.server.selector) {
+                        (Some(n), None) => p.spec.name == format!("{ns}/{n}"),
+                        (None, Some(sel)) => sel.matches(&p.labels),
+                        (None, None) => true,
+                        (Some(_), Some(_)) => false,
+                    }
+            };
+            if a.spec.server.name.is_some() && a.spec.server.selector.is_some() {
+                return Err(PolicyError::invalid(format!(
+                    "`{id}`: `server` has exactly one of `name` and `selector`"
+                )));
+            }
+            let ports: Vec<PortRange> = placed
+                .iter()
+                .filter(|p| selects(p))
+                .flat_map(|p| p.spec.ports.iter().copied())
+                .collect();
+            if ports.is_empty() {
+                if home.is_some_and(|h| h != ns)
+                    || !self.servers.is_empty() && self.names_a_known_server(a, ns)
+                {
+                    skipped.push(format!(
+                        "`{id}`: the servers it selects are not this workload's"
+                    ));
+                } else {
+                    warnings.push(format!("`{id}`: selects no Server in the file; dropped"));
+                }
+                continue;
+            }
+            let mut rule = RuleSpec::new(id.clone(), Action::Allow);
+            rule.from = Some(from.into());
+            rule.to = Some(
+                vec![OperationSpec {
+                    ports: Some(ports.into()),
+                    ..OperationSpec::default()
+                }]
+                .into(),
+            );
+            rules.push(rule);
+        }
+        Ok(())
+    }
+
+    fn names_a_known_server(&self, a: &Doc<ServerAuthorization>, ns: &str) -> bool {
+        self.servers.iter().any(|s| {
+            s.metadata.ns() == ns
+                && match (&a.spec.server.name, &a.spec.server.selector) {
+                    (Some(n), _) => s.metadata.name == *n,
+                    (None, Some(sel)) => sel.matches(&s.metadata.labels),
+                    (None, None) => true,
+                }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn authorization_policies(
+        &self,
+        placed: &[Placed],
+        routes: &BTreeMap<String, Vec<PortRange>>,
+        home: Option<&str>,
+        rules: &mut Vec<RuleSpec>,
+        skipped: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), PolicyError> {
         for a in &self.authz {
-            let aname = a.metadata.qualified();
+            let id = a.id();
             let ns = a.metadata.ns();
             let mut from = vec![SourceSpec::default()];
             let mut missing = None;
@@ -333,29 +661,28 @@ impl Objects {
                     Some("NetworkAuthentication") => self.networks.get(&target).cloned(),
                     Some("ServiceAccount") => Some(vec![SourceSpec {
                         service_accounts: Some(
-                            parse_all(&aname, std::slice::from_ref(&target))?.into(),
+                            parse_all(&id, std::slice::from_ref(&target))?.into(),
                         ),
                         ..SourceSpec::default()
                     }]),
                     other => {
                         return Err(PolicyError::unsupported(format!(
-                            "authorization policy `{aname}`: unsupported authentication kind `{}`",
+                            "`{id}`: `requiredAuthenticationRefs[].kind` `{}` is not supported (MeshTLSAuthentication, NetworkAuthentication, ServiceAccount)",
                             other.unwrap_or_default()
                         )));
                     }
                 };
                 match part {
                     Some(part) => {
-                        from = and_sources(from, part).map_err(|e| {
-                            PolicyError::unsupported(format!("authorization policy `{aname}`: {e}"))
-                        })?;
+                        from = and_sources(from, part)
+                            .map_err(|e| PolicyError::unsupported(format!("`{id}`: {e}")))?;
                     }
                     None => missing = Some(target),
                 }
             }
             if let Some(target) = missing {
                 warnings.push(format!(
-                    "authorization policy `{aname}` references `{target}`, which is not in this file: dropped (as Linkerd does)"
+                    "`{id}` references `{target}`, which is not in this file: dropped (as Linkerd does)"
                 ));
                 continue;
             }
@@ -365,78 +692,161 @@ impl Objects {
                 t.namespace.as_deref().unwrap_or(ns),
                 t.name.as_deref().unwrap_or_default()
             );
-            let targets: Vec<(Vec<PortRange>, Option<RouteMatchSpec>)> = match t.kind.as_deref() {
-                Some("Server") => servers
-                    .iter()
-                    .filter(|s| s.name == tname)
-                    .map(|s| (s.ports.clone(), None))
-                    .collect(),
-                Some("HTTPRoute") => match routes.get(&tname) {
-                    Some((ports, ms)) if ms.is_empty() => vec![(ports.clone(), None)],
-                    Some((ports, ms)) => ms
+            let (ports, route): (Vec<PortRange>, Option<&str>) = match t.kind.as_deref() {
+                Some("Server") => (
+                    placed
                         .iter()
-                        .map(|m| (ports.clone(), Some(m.clone())))
+                        .filter(|p| p.spec.name == tname)
+                        .flat_map(|p| p.spec.ports.iter().copied())
                         .collect(),
-                    None => Vec::new(),
+                    None,
+                ),
+                Some("HTTPRoute" | "GRPCRoute") => match routes.get_key_value(&tname) {
+                    Some((name, ports)) => (ports.clone(), Some(name.as_str())),
+                    None => (Vec::new(), None),
                 },
                 Some("Namespace") => {
                     let target_ns = t.name.as_deref().unwrap_or(ns);
-                    servers
-                        .iter()
-                        .zip(&server_ns)
-                        .filter(|(_, sns)| *sns == target_ns)
-                        .map(|(s, _)| (s.ports.clone(), None))
-                        .collect()
+                    (
+                        placed
+                            .iter()
+                            .filter(|p| p.ns == target_ns)
+                            .flat_map(|p| p.spec.ports.iter().copied())
+                            .collect(),
+                        None,
+                    )
                 }
                 other => {
                     return Err(PolicyError::unsupported(format!(
-                        "authorization policy `{aname}`: unsupported target kind `{}`",
+                        "`{id}`: `targetRef.kind` `{}` is not supported (Server, HTTPRoute, GRPCRoute, Namespace)",
                         other.unwrap_or_default()
                     )));
                 }
             };
-            if targets.is_empty() {
-                warnings.push(format!("authorization policy `{aname}`: target `{tname}` matches nothing in this file; dropped"));
+            if ports.is_empty() {
+                let elsewhere = home.is_some_and(|h| h != ns)
+                    || self.servers.iter().any(|s| s.metadata.qualified() == tname)
+                    || self
+                        .routes
+                        .iter()
+                        .any(|(r, _)| r.metadata.qualified() == tname)
+                    || t.kind.as_deref() == Some("Namespace");
+                if elsewhere {
+                    skipped.push(format!(
+                        "`{id}`: its target `{tname}` is not this workload's"
+                    ));
+                } else {
+                    warnings.push(format!(
+                        "`{id}`: target `{tname}` matches nothing in this file; dropped"
+                    ));
+                }
                 continue;
             }
-            let many = targets.len() > 1;
-            for (i, (ports, m)) in targets.into_iter().enumerate() {
-                let mut rule = RuleSpec::new(
-                    if many {
-                        format!("{aname}#{i}")
-                    } else {
-                        aname.clone()
-                    },
-                    Action::Allow,
-                );
-                rule.from = (!from.iter().all(|s| *s == SourceSpec::default()))
-                    .then(|| from.clone().into());
-                let mut op = OperationSpec {
-                    ports: (!ports.is_empty()).then(|| ports.into()),
+            let mut rule = RuleSpec::new(id.clone(), Action::Allow);
+            rule.from = (!from.iter().all(|s| *s == SourceSpec::default())).then(|| from.into());
+            rule.to = Some(
+                vec![OperationSpec {
+                    ports: Some(ports.into()),
+                    routes: route.map(|r| vec![r.to_owned()].into()),
                     ..OperationSpec::default()
-                };
-                if let Some(m) = m {
-                    op.paths = m.paths;
-                    op.methods = m.methods;
-                    rule.when = (!m.headers.is_empty()).then_some(m.headers);
-                }
-                rule.to = Some(vec![op].into());
-                rules.push(rule);
-            }
+                }]
+                .into(),
+            );
+            rules.push(rule);
         }
-        let spec = PolicySpec {
-            default,
-            servers,
-            rules,
-            local_trust_domains: vec![TrustDomainName(LINKERD_TRUST_DOMAIN.into())],
-            ..PolicySpec::default()
-        };
-        Ok((spec, warnings))
+        Ok(())
     }
 }
 
-fn mesh_tls_sources(o: &Object<MeshTls>) -> Result<Vec<SourceSpec>, PolicyError> {
-    let name = o.metadata.qualified();
+/// Linkerd's order of Servers and routes: creation time (objects with one first),
+/// then name.
+fn created(a: &LMeta, b: &LMeta) -> std::cmp::Ordering {
+    let by_time = match (&a.creation_timestamp, &b.creation_timestamp) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    };
+    by_time.then_with(|| a.qualified().cmp(&b.qualified()))
+}
+
+fn is_server(p: &ParentRef) -> bool {
+    p.kind.as_deref() == Some("Server")
+        && p.group.as_deref().is_none_or(|g| g == "policy.linkerd.io")
+}
+
+fn parent_name(p: &ParentRef, ns: &str) -> String {
+    format!("{}/{}", p.namespace.as_deref().unwrap_or(ns), p.name)
+}
+
+/// The peers a `ServerAuthorization` `client` admits, as Linkerd's policy controller
+/// reads it: `unauthenticated: true` or `meshTLS` (exactly one), each limited to
+/// `networks` (or, without them, to the cluster networks).
+fn client_sources(id: &str, ns: &str, c: &Client) -> Result<Vec<SourceSpec>, PolicyError> {
+    let mut out = match (c.unauthenticated, &c.mesh_tls) {
+        (true, None) => vec![SourceSpec::default()],
+        (false, Some(m)) => {
+            let mut out = Vec::new();
+            let any = m.identities.is_some() || m.service_accounts.is_some();
+            if m.unauthenticated_tls && any {
+                return Err(PolicyError::invalid(format!(
+                    "`{id}`: `client.meshTLS` has exactly one of `unauthenticatedTLS`, `identities` and `serviceAccounts`"
+                )));
+            }
+            if m.unauthenticated_tls {
+                // Any TLS client, with or without an identity. meshless never
+                // accepts TLS without a client certificate, so that is every
+                // authenticated peer (and never a plaintext one).
+                out.push(SourceSpec {
+                    authenticated: Some(true),
+                    ..SourceSpec::default()
+                });
+            }
+            if let Some(ids) = m.identities.as_ref().filter(|v| !v.is_empty()) {
+                out.push(SourceSpec {
+                    identities: Some(parse_all(id, ids)?.into()),
+                    ..SourceSpec::default()
+                });
+            }
+            let sas: Vec<String> = m
+                .service_accounts
+                .iter()
+                .flatten()
+                .map(|sa| format!("{}/{}", sa.namespace.as_deref().unwrap_or(ns), sa.name))
+                .collect();
+            if !sas.is_empty() {
+                out.push(SourceSpec {
+                    service_accounts: Some(parse_all(id, &sas)?.into()),
+                    ..SourceSpec::default()
+                });
+            }
+            if out.is_empty() {
+                return Err(PolicyError::invalid(format!(
+                    "`{id}`: `client.meshTLS` authorizes no clients (set `identities`, `serviceAccounts` or `unauthenticatedTLS`)"
+                )));
+            }
+            out
+        }
+        _ => {
+            return Err(PolicyError::invalid(format!(
+                "`{id}`: `client` has exactly one of `meshTLS` and `unauthenticated: true`"
+            )));
+        }
+    };
+    // Linkerd: "If unset, the server chooses a default (typically, all IPs or the
+    // cluster's pod network)": its policy controller uses the cluster networks.
+    let networks = match &c.networks {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => super::matching::default_cluster_networks(),
+    };
+    for s in &mut out {
+        s.networks = Some(networks.clone().into());
+    }
+    Ok(out)
+}
+
+fn mesh_tls_sources(o: &Doc<MeshTls>) -> Result<Vec<SourceSpec>, PolicyError> {
+    let name = o.id();
     let mut out = Vec::new();
     if let Some(ids) = &o.spec.identities {
         out.push(SourceSpec {
@@ -468,70 +878,6 @@ fn mesh_tls_sources(o: &Object<MeshTls>) -> Result<Vec<SourceSpec>, PolicyError>
         return Err(PolicyError::invalid(format!(
             "mesh tls authentication `{name}` has neither `identities` nor `identityRefs`"
         )));
-    }
-    Ok(out)
-}
-
-fn route_matches(rname: &str, route: &HttpRoute) -> Result<Vec<RouteMatchSpec>, PolicyError> {
-    let mut out = Vec::new();
-    for rule in &route.rules {
-        if rule.matches.is_empty() {
-            // Gateway API: no match means PathPrefix `/`.
-            out.push(RouteMatchSpec::default());
-        }
-        for m in &rule.matches {
-            if !m.query_params.is_empty() {
-                return Err(PolicyError::unsupported(format!(
-                    "route `{rname}`: query parameter matches are not supported"
-                )));
-            }
-            let mut spec = RouteMatchSpec::default();
-            if let Some(p) = &m.path {
-                let value = p.value.as_deref().unwrap_or("/");
-                let paths = match p.kind.as_deref().unwrap_or("PathPrefix") {
-                    "Exact" => vec![value.to_owned()],
-                    "PathPrefix" => {
-                        let base = value.trim_end_matches('/');
-                        if base.is_empty() {
-                            vec!["/*".to_owned()]
-                        } else {
-                            vec![base.to_owned(), format!("{base}/*")]
-                        }
-                    }
-                    other => {
-                        return Err(PolicyError::unsupported(format!(
-                            "route `{rname}`: path match type `{other}` is not supported (use Exact or PathPrefix)"
-                        )));
-                    }
-                };
-                spec.paths = Some(parse_all(rname, &paths)?.into());
-            }
-            if let Some(method) = &m.method {
-                spec.methods = Some(parse_all(rname, std::slice::from_ref(method))?.into());
-            }
-            for h in &m.headers {
-                if h.kind.as_deref().is_some_and(|k| k != "Exact") {
-                    return Err(PolicyError::unsupported(format!(
-                        "route `{rname}`: header match type `{}` is not supported",
-                        h.kind.as_deref().unwrap_or_default()
-                    )));
-                }
-                let value = h.value.replace('*', "");
-                if value != h.value {
-                    return Err(PolicyError::unsupported(format!(
-                        "route `{rname}`: header value `{}` contains `*`",
-                        h.value
-                    )));
-                }
-                let c = ConditionSpec::header(
-                    parse_all(rname, std::slice::from_ref(&h.name))?.remove(0),
-                    Some(parse_all(rname, &[value])?.into()),
-                    None,
-                );
-                spec.headers.push(c);
-            }
-            out.push(spec);
-        }
     }
     Ok(out)
 }

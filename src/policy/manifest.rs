@@ -194,8 +194,16 @@ pub(crate) fn import(
             ));
         }
         (false, false) => {
-            let (spec, mut w) = m.linkerd.into_spec(m.context)?;
+            let (mut spec, mut w) = m.linkerd.into_spec(m.context)?;
             let istio = m.istio.into_spec(m.context)?;
+            // Istio's PeerAuthentication is enforced as rules of the Istio spec: they
+            // cannot be carried into Linkerd's, so the mix is refused, never dropped.
+            if !istio.spec.rules.is_empty() {
+                return Err(PolicyError::unsupported(
+                    "the file mixes Linkerd policies with Istio PeerAuthentication: load one mesh's policies",
+                ));
+            }
+            spec.skipped.extend(istio.spec.skipped);
             w.extend(istio.warnings);
             (spec, w, istio.peer, istio.request)
         }

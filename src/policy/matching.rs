@@ -144,7 +144,10 @@ pub(crate) fn operation_failure(
     check("not_methods", &o.not_methods, true, method_hit)?;
     let path_hit = |p: &super::pattern::PathPattern| p.matches(http.path);
     check("paths", &o.paths, false, path_hit)?;
-    check("not_paths", &o.not_paths, true, path_hit)
+    check("not_paths", &o.not_paths, true, path_hit)?;
+    let route_hit = |r: &String| attrs.route == Some(r.as_str());
+    check("routes", &o.routes, false, route_hit)?;
+    check("not_routes", &o.not_routes, true, route_hit)
 }
 
 /// Whether a condition holds.

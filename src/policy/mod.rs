@@ -59,7 +59,17 @@ mod istio;
 #[cfg(feature = "yaml")]
 mod istio_authn;
 #[cfg(feature = "yaml")]
+mod istio_peer;
+#[cfg(feature = "yaml")]
+mod istio_scope;
+#[cfg(feature = "yaml")]
+mod istio_source;
+#[cfg(feature = "yaml")]
 mod linkerd;
+#[cfg(feature = "yaml")]
+mod linkerd_route;
+#[cfg(feature = "yaml")]
+mod linkerd_select;
 mod load;
 #[cfg(feature = "yaml")]
 mod manifest;
@@ -71,6 +81,7 @@ mod pattern;
 #[doc(hidden)]
 pub mod reference;
 mod request_authn;
+mod route;
 mod validate;
 mod values;
 mod workload;
@@ -79,6 +90,10 @@ mod workload;
 mod tests;
 #[cfg(all(test, feature = "yaml"))]
 mod tests_enduser;
+#[cfg(all(test, feature = "yaml"))]
+mod tests_istio;
+#[cfg(all(test, feature = "yaml"))]
+mod tests_linkerd;
 #[cfg(all(test, feature = "yaml"))]
 mod tests_manifest;
 #[cfg(all(test, feature = "yaml"))]

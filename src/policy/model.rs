@@ -80,6 +80,10 @@ pub struct PolicySpec {
     /// The rules.
     #[serde(default)]
     pub rules: Vec<RuleSpec>,
+    /// Documents of an imported manifest meant for other workloads, each with the
+    /// reason (filled by the importers; never read from a native policy).
+    #[serde(skip)]
+    pub(crate) skipped: Vec<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -290,13 +294,26 @@ pub struct OperationSpec {
     pub paths: Option<List<PathPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_paths: Option<List<PathPattern>>,
+    /// The route the request was routed to is one of these (route names of the
+    /// [`ServerSpec`] of the request's port). A request matches at most one route of
+    /// its server, the one [`ServerSpec::routes`] ranks first, so a rule naming a route
+    /// applies only to requests that route wins — as Linkerd applies an
+    /// `AuthorizationPolicy` that targets an `HTTPRoute`. A request on a port without
+    /// routes, or a TCP connection, has no route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<List<String>>,
+    /// The request was routed to none of these (a request without a route satisfies it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_routes: Option<List<String>>,
 }
 
 impl OperationSpec {
-    /// Whether the entry names an HTTP-only field (hosts, methods, paths).
+    /// Whether the entry names an HTTP-only field (hosts, methods, paths, routes).
     pub fn has_http_fields(&self) -> bool {
         self.hosts.is_some()
             || self.not_hosts.is_some()
+            || self.routes.is_some()
+            || self.not_routes.is_some()
             || self.methods.is_some()
             || self.not_methods.is_some()
             || self.paths.is_some()
@@ -432,6 +449,14 @@ pub struct ServerSpec {
     #[serde(default)]
     pub default: DefaultPolicy,
     /// When present, a request that matches none of these routes is answered 404.
+    ///
+    /// A request is routed to exactly one route, ranked as Linkerd ranks HTTPRoutes:
+    /// first the host (a route whose `hosts` match exactly beats one that matches by
+    /// `*.suffix`, longer beats shorter, and either beats a route without `hosts`),
+    /// then its best match: the longer literal path (an exact path, or a prefix
+    /// without its trailing `/`; a match without `paths` counts as `/`), then more
+    /// header conditions, then a method. Ties go to the route listed first. Rules
+    /// name the route they apply to with `routes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteSpec>>,
 }
@@ -443,7 +468,13 @@ pub struct ServerSpec {
 pub struct RouteSpec {
     /// Name of the route.
     pub name: String,
-    /// Matches (OR). Each is an operation plus header conditions (AND).
+    /// The request's host must match one of these (`api.example.com`, or
+    /// `*.example.com` for any name under it, as Gateway API `hostnames`); absent
+    /// matches any host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<List<HostPattern>>,
+    /// Matches (OR). Each is an operation plus header conditions (AND). Empty
+    /// matches every request.
     pub matches: Vec<RouteMatchSpec>,
 }
 

@@ -89,6 +89,8 @@ impl fmt::Debug for StringMatch {
 /// - `spiffe://td/path`: exactly that SPIFFE ID;
 /// - `spiffe://td/prefix/*`: any SPIFFE ID under that path (one or more segments);
 /// - `*` as an inner path segment (`spiffe://td/ns/*/sa/web`): exactly one segment;
+/// - `*/ns/web/sa/api` (`*` then whole path segments): a SPIFFE ID of any trust domain
+///   whose URI ends with that path (Istio's suffix principal `*/ns/web/sa/api`);
 /// - a DNS identity (Linkerd): exact, or `*.suffix` for any identity under `suffix`.
 ///
 /// A pattern no peer could ever match is refused when the policy loads: an exact DNS
@@ -113,6 +115,9 @@ pub(crate) enum IdKind {
         open: bool,
     },
     DnsSuffix(Box<str>),
+    /// `*/a/b`: a SPIFFE ID (of any trust domain) whose URI ends with `/a/b` (Istio's
+    /// suffix principal).
+    SpiffeSuffix(Box<str>),
 }
 
 impl IdentityPattern {
@@ -143,6 +148,9 @@ impl IdentityPattern {
         match &self.kind {
             IdKind::Any => true,
             IdKind::Exact => id.as_str() == &*self.text,
+            IdKind::SpiffeSuffix(suffix) => {
+                id.spiffe_id().is_some() && id.as_str().ends_with(&**suffix)
+            }
             IdKind::DnsSuffix(suffix) => match id {
                 Identity::Linkerd(l) => {
                     let s = l.as_str();
@@ -190,6 +198,12 @@ impl FromStr for IdentityPattern {
     fn from_str(s: &str) -> Result<Self, String> {
         let kind = if s == "*" {
             IdKind::Any
+        } else if let Some(path) = s.strip_prefix('*').filter(|r| r.starts_with('/')) {
+            // `*/ns/web/sa/api`: whole path segments, as a SPIFFE ID path has them.
+            SpiffeId::parse(&format!("spiffe://x{path}")).map_err(|_| {
+                format!("`{s}`: a `*/…` pattern is `*` followed by whole SPIFFE path segments (`*/ns/web/sa/api`)")
+            })?;
+            IdKind::SpiffeSuffix(path.into())
         } else if let Some(rest) = s.strip_prefix("spiffe://") {
             if !s.contains('*') {
                 let id = SpiffeId::parse(s).map_err(|e| format!("`{s}`: {e}"))?;

@@ -33,6 +33,9 @@ fn identity(pat: &str, id: &str) -> bool {
     if pat == "*" {
         return true;
     }
+    if let Some(sfx) = pat.strip_prefix('*').filter(|r| r.starts_with('/')) {
+        return id.starts_with("spiffe://") && id.ends_with(sfx);
+    }
     if let Some(sfx) = pat.strip_prefix("*.") {
         return !id.starts_with("spiffe://")
             && id.len() > sfx.len() + 1
@@ -217,6 +220,8 @@ fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
         && any(&o.not_methods, true, methm)
         && any(&o.paths, false, pathm)
         && any(&o.not_paths, true, pathm)
+        && any(&o.routes, false, |r| a.route == Some(r.as_str()))
+        && any(&o.not_routes, true, |r| a.route == Some(r.as_str()))
 }
 
 /// A header as one field: the lines joined with `,`, each element trimmed, bytes read
@@ -302,6 +307,8 @@ fn rule(spec: &PolicySpec, r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
         || r.to.iter().flatten().any(|o| {
             o.hosts.is_some()
                 || o.not_hosts.is_some()
+                || o.routes.is_some()
+                || o.not_routes.is_some()
                 || o.methods.is_some()
                 || o.not_methods.is_some()
                 || o.paths.is_some()
@@ -321,6 +328,26 @@ fn rule(spec: &PolicySpec, r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     from && to && when
 }
 
+/// A route's rank: host kind and length, literal path length, headers, method.
+type RouteRank = (u8, usize, usize, usize, bool);
+
+/// The literal length of a path pattern, read from its text: an exact path's
+/// length, a prefix's (or a template's text before its first `{`) without the
+/// trailing `/`, at least 1.
+fn literal_len(p: &str) -> usize {
+    let p = pct_decode(p);
+    let lit = if let Some(i) = p.find('{') {
+        p[..i].trim_end_matches('/').len()
+    } else if p.starts_with('*') {
+        1
+    } else if let Some(prefix) = p.strip_suffix('*') {
+        prefix.trim_end_matches('/').len()
+    } else {
+        p.len()
+    };
+    lit.max(1)
+}
+
 /// Evaluates `attrs` against `spec` the slow, obvious way.
 pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
     let server = spec.servers.iter().find(|s| {
@@ -328,25 +355,69 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
             .iter()
             .any(|p| attrs.port.is_some_and(|x| p.start <= x && x <= p.end))
     });
+    let mut routed = *attrs;
     if let (Some(routes), Some(h)) = (server.and_then(|s| s.routes.as_ref()), &attrs.http) {
-        let hit = routes.iter().any(|r| {
-            r.matches.is_empty()
-                || r.matches.iter().any(|m| {
-                    (m.paths.is_none()
-                        || m.paths
-                            .iter()
-                            .flatten()
-                            .any(|p| path(&p.to_string(), h.path)))
-                        && m.methods
-                            .as_ref()
-                            .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
-                        && m.headers.iter().all(|c| condition(c, attrs, Action::Allow))
-                })
-        });
-        if !hit {
-            return (Verdict::NotFound, "route-not-found".into(), Vec::new());
+        // Every route that matches, with its rank: host (0 none, 1 `*.suffix`, 2
+        // exact; then length), then the best match's literal path length, header
+        // count and method; the first of the best wins.
+        let mut best: Option<(RouteRank, &str)> = None;
+        for r in routes {
+            let host = match &r.hosts {
+                None => Some((0, 0)),
+                Some(hs) => hs
+                    .iter()
+                    .map(ToString::to_string)
+                    .filter(|p| h.host.is_some_and(|v| glob(p, v)))
+                    .map(|p| match p.strip_prefix('*') {
+                        Some(rest) => (1, rest.len()),
+                        None => (2, p.len()),
+                    })
+                    .max(),
+            };
+            let Some((hk, hl)) = host else { continue };
+            let ranks: Vec<(usize, usize, bool)> = if r.matches.is_empty() {
+                vec![(1, 0, false)]
+            } else {
+                r.matches
+                    .iter()
+                    .filter(|m| {
+                        (m.paths.is_none()
+                            || m.paths
+                                .iter()
+                                .flatten()
+                                .any(|p| path(&p.to_string(), h.path)))
+                            && m.methods
+                                .as_ref()
+                                .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
+                            && m.headers.iter().all(|c| condition(c, attrs, Action::Allow))
+                    })
+                    .map(|m| {
+                        let len = m.paths.as_ref().map_or(1, |ps| {
+                            ps.iter()
+                                .map(ToString::to_string)
+                                .filter(|p| path(p, h.path))
+                                .map(|p| literal_len(&p))
+                                .max()
+                                .unwrap_or(1)
+                        });
+                        (len, m.headers.len(), m.methods.is_some())
+                    })
+                    .collect()
+            };
+            let Some((pl, hd, me)) = ranks.into_iter().max() else {
+                continue;
+            };
+            let rank = (hk, hl, pl, hd, me);
+            if best.is_none_or(|(b, _)| rank > b) {
+                best = Some((rank, r.name.as_str()));
+            }
+        }
+        match best {
+            Some((_, name)) => routed.route = Some(name),
+            None => return (Verdict::NotFound, "route-not-found".into(), Vec::new()),
         }
     }
+    let attrs = &routed;
     let matching: Vec<&RuleSpec> = spec.rules.iter().filter(|r| rule(spec, r, attrs)).collect();
     let audits = matching
         .iter()

@@ -239,9 +239,16 @@ spec:
       values: ["group1"]
 "#;
 
+/// The task's `httpbin` workload in namespace `foo`: its selectors match it.
+fn httpbin_in_foo() -> WorkloadContext {
+    WorkloadContext::new()
+        .namespace_name("foo")
+        .label("app", "httpbin")
+}
+
 #[test]
 fn istio_jwt_task_example() {
-    let p = Policy::from_yaml(ISTIO_JWT).unwrap();
+    let p = Policy::from_yaml_for(ISTIO_JWT, &httpbin_in_foo()).unwrap();
     let ra = &p.request_authentication()[0];
     assert_eq!(ra.name, "foo/jwt-example");
     assert!(ra.has_selector);
@@ -376,7 +383,7 @@ fn request_authentication_converts_to_issuers() {
     let ok = verifier.verify(&token("orders")).unwrap();
     assert_eq!(ok.principal().as_str(), "https://idp.example.com/alice");
     assert!(verifier.verify(&token("billing")).is_err());
-    let uri = Policy::from_yaml(ISTIO_JWT).unwrap();
+    let uri = Policy::from_yaml_for(ISTIO_JWT, &httpbin_in_foo()).unwrap();
     let err = uri.request_authentication()[0].rules[0]
         .to_issuer()
         .unwrap_err();

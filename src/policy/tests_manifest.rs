@@ -57,12 +57,10 @@ spec:
 
 #[test]
 fn linkerd_emojivoto_server_authorization() {
-    let p = Policy::from_yaml(EMOJIVOTO).unwrap();
-    assert!(
-        p.warnings().iter().any(|w| w.contains("selector")),
-        "{:?}",
-        p.warnings()
-    );
+    let ctx = WorkloadContext::new()
+        .namespace_name("emojivoto")
+        .label("app", "voting-svc");
+    let p = Policy::from_yaml_for(EMOJIVOTO, &ctx).unwrap();
     let web = linkerd("web.emojivoto.serviceaccount.identity.linkerd.cluster.local");
     let vote = linkerd("vote-bot.emojivoto.serviceaccount.identity.linkerd.cluster.local");
     let at = |id, port| {
@@ -72,7 +70,7 @@ fn linkerd_emojivoto_server_authorization() {
     let d = decide(&p, &at(&web, 8080));
     assert_eq!(
         (d.verdict(), d.rule()),
-        (Verdict::Allow, "emojivoto/voting-grpc")
+        (Verdict::Allow, "AuthorizationPolicy emojivoto/voting-grpc")
     );
     let d = decide(&p, &at(&vote, 8080));
     assert_eq!(
@@ -164,7 +162,10 @@ spec:
 
 #[test]
 fn linkerd_books_route_authorization() {
-    let p = Policy::from_yaml(BOOKS).unwrap();
+    let ctx = WorkloadContext::new()
+        .namespace_name("booksapp")
+        .label("app", "authors");
+    let p = Policy::from_yaml_for(BOOKS, &ctx).unwrap();
     let books = linkerd("books.booksapp.serviceaccount.identity.linkerd.cluster.local");
     let traffic = linkerd("traffic.booksapp.serviceaccount.identity.linkerd.cluster.local");
     let at = |id, src, m, path| {
@@ -196,14 +197,17 @@ fn linkerd_books_route_authorization() {
 
 #[test]
 fn linkerd_reports_what_it_cannot_enforce() {
+    let voting = WorkloadContext::new()
+        .namespace_name("emojivoto")
+        .label("app", "voting-svc");
     let named = EMOJIVOTO.replace("port: 8080", "port: grpc");
-    let e = Policy::from_yaml(&named).unwrap_err();
-    assert!(e.to_string().contains("named port `grpc`"), "{e}");
+    let e = Policy::from_yaml_for(&named, &voting).unwrap_err();
+    assert!(e.to_string().contains("named_port(\"grpc\""), "{e}");
     let missing = EMOJIVOTO.replace(
         "name: voting-grpc-clients\n      kind",
         "name: nobody\n      kind",
     );
-    let p = Policy::from_yaml(&missing).unwrap();
+    let p = Policy::from_yaml_for(&missing, &voting).unwrap();
     assert!(
         p.warnings().iter().any(|w| w.contains("dropped")),
         "{:?}",
@@ -211,13 +215,16 @@ fn linkerd_reports_what_it_cannot_enforce() {
     );
     let web = linkerd("web.emojivoto.serviceaccount.identity.linkerd.cluster.local");
     assert!(!decide(&p, &RequestAttrs::connection(Some(&web), None, Some(8080))).is_allowed());
+    let authors = WorkloadContext::new()
+        .namespace_name("booksapp")
+        .label("app", "authors");
     let regex = BOOKS.replace("type: \"PathPrefix\"", "type: RegularExpression");
     assert!(matches!(
-        Policy::from_yaml(&regex),
+        Policy::from_yaml_for(&regex, &authors),
         Err(PolicyError::Unsupported { .. })
     ));
     let typo = BOOKS.replace("requiredAuthenticationRefs", "requiredAuthRefs");
-    let e = Policy::from_yaml(&typo).unwrap_err();
+    let e = Policy::from_yaml_for(&typo, &authors).unwrap_err();
     assert!(e.location().and_then(|l| l.line).is_some(), "{e}");
 }
 
@@ -264,19 +271,26 @@ spec:
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata:
-  name: default
+  name: httpbin
   namespace: foo
 spec:
+  selector:
+    matchLabels:
+      app: httpbin
   mtls:
     mode: STRICT
   portLevelMtls:
-    8081:
+    8000:
       mode: PERMISSIVE
 "#;
 
 #[test]
 fn istio_documented_examples() {
-    let p = Policy::from_yaml(ISTIO).unwrap();
+    // The policies select `app: httpbin` in namespace `foo`: load them for that pod.
+    let httpbin = WorkloadContext::new()
+        .namespace_name("foo")
+        .label("app", "httpbin");
+    let p = Policy::from_yaml_for(ISTIO, &httpbin).unwrap();
     let sleep = spiffe("spiffe://cluster.local/ns/default/sa/sleep");
     let dev = spiffe("spiffe://cluster.local/ns/dev/sa/any");
     let other = spiffe("spiffe://cluster.local/ns/prod/sa/any");
@@ -313,9 +327,12 @@ fn istio_documented_examples() {
     assert_eq!(d.rule(), "foo/httpbin[1]");
     let pa = &p.peer_authentication()[0];
     assert_eq!(
-        (pa.mode_for_port(8080), pa.mode_for_port(8081)),
+        (pa.mode_for_port(8080), pa.mode_for_port(8000)),
         (MtlsMode::Strict, MtlsMode::Permissive)
     );
+    // STRICT on 8080: a peer without a proven identity is denied there.
+    let plain = RequestAttrs::connection(None, None, Some(8080)).with_request("GET", "/healthz");
+    assert_eq!(decide(&p, &plain).rule(), "foo/httpbin:mtls-strict");
 }
 
 #[test]

@@ -289,7 +289,7 @@ const LINKERD_REFS: &str = r#"
 apiVersion: policy.linkerd.io/v1beta3
 kind: Server
 metadata: {name: api, namespace: shop}
-spec: {port: 8443}
+spec: {podSelector: {}, port: 8443}
 ---
 apiVersion: policy.linkerd.io/v1alpha1
 kind: AuthorizationPolicy

@@ -43,7 +43,9 @@ fn operation(rule: &str, o: &OperationSpec) -> Result<(), PolicyError> {
     nonempty(rule, "methods", &o.methods)?;
     nonempty(rule, "not_methods", &o.not_methods)?;
     nonempty(rule, "paths", &o.paths)?;
-    nonempty(rule, "not_paths", &o.not_paths)
+    nonempty(rule, "not_paths", &o.not_paths)?;
+    nonempty(rule, "routes", &o.routes)?;
+    nonempty(rule, "not_routes", &o.not_routes)
 }
 
 pub(crate) fn condition(rule: &str, c: &ConditionSpec) -> Result<(), PolicyError> {
@@ -182,12 +184,32 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
             )));
         }
         for route in s.routes.iter().flatten() {
+            nonempty(&route.name, "hosts", &route.hosts)?;
             for m in &route.matches {
                 nonempty(&route.name, "paths", &m.paths)?;
                 nonempty(&route.name, "methods", &m.methods)?;
                 m.headers
                     .iter()
                     .try_for_each(|c| condition(&route.name, c))?;
+            }
+        }
+    }
+    // A route name no server has could never match: a typo, refused.
+    let routes: HashSet<&str> = spec
+        .servers
+        .iter()
+        .flat_map(|s| s.routes.iter().flatten())
+        .map(|r| r.name.as_str())
+        .collect();
+    for rule in &spec.rules {
+        for o in rule.to.iter().flatten() {
+            for r in o.routes.iter().chain(&o.not_routes).flat_map(|v| v.iter()) {
+                if !routes.contains(r.as_str()) {
+                    return Err(PolicyError::invalid(format!(
+                        "rule `{}`: route `{r}` is not a route of any server",
+                        rule.name
+                    )));
+                }
             }
         }
     }
