@@ -12,6 +12,12 @@
 //! --named-port http=8080` (or `--labels-file /etc/podinfo/labels`); Istio and Linkerd
 //! policies then apply only where the mesh would apply them.
 //!
+//! `--host` is the request's `Host` (`api.example.org` or `api.example.org:8443`: Istio's
+//! `hosts` match the port too). Behind proxies, `--trusted-proxies N` with
+//! `--header x-forwarded-for=...` sets the original client's address that
+//! `remote_networks` (Istio's `remoteIpBlocks`) match, as `AuthorizeLayer::trusted_proxies`
+//! reads it; without it, that address is `--source-ip`.
+//!
 //! For end-user rules, `--claims '{"iss":"https://idp.example.com","sub":"alice","groups":["admin"]}'`
 //! stands for a verified JWT: its principal is `iss/sub`, as the JWT layer makes it.
 //!
@@ -23,11 +29,11 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use meshless::policy::{Policy, RequestAttrs, WorkloadContext, normalize_host, normalize_path};
+use meshless::policy::{Policy, RequestAttrs, WorkloadContext, client_address, normalize_target};
 use meshless::{Claims, Identity, LinkerdId, RequestPrincipal, SpiffeId};
 
 const USAGE: &str = "usage: policy_check --policy FILE [--peer ID|none] [--source-ip ADDR] [--port N] \
-[--method M --path P] [--host NAME] [--header k=v]... [--claims JSON] \
+[--method M --path P] [--host NAME[:PORT]] [--header k=v]... [--trusted-proxies N] [--claims JSON] \
 [--workload ID] [--namespace NS] [--label k=v]... [--labels-file FILE] [--named-port NAME=N]... \
 [--istio-root-namespace NS]";
 
@@ -41,6 +47,7 @@ struct Args {
     path: Option<String>,
     host: Option<String>,
     headers: HeaderMap,
+    trusted_proxies: usize,
     token: Option<(RequestPrincipal, Claims)>,
     /// Set when any workload flag is given.
     workload: Option<WorkloadContext>,
@@ -132,6 +139,11 @@ fn parse_args() -> Result<Args, String> {
                         .map_err(|_| format!("--port: `{value}` is not a port"))?,
                 )
             }
+            "--trusted-proxies" => {
+                args.trusted_proxies = value
+                    .parse()
+                    .map_err(|_| format!("--trusted-proxies: `{value}` is not a number"))?;
+            }
             "--method" => args.method = Some(value),
             "--path" => args.path = Some(value),
             "--host" => args.host = Some(value),
@@ -188,24 +200,34 @@ fn main() -> ExitCode {
     let explanation = match (&args.method, &args.path) {
         (None, None) => policy.explain(&conn),
         (Some(method), Some(path)) => {
-            let path = path.split_once('?').map_or(path.as_str(), |(p, _)| p);
-            let normalized = match normalize_path(path) {
-                Ok(p) => p,
-                Err(e) => {
-                    println!(
-                        "decision: deny\nthe request is rejected with 400 before policy runs: {e}"
-                    );
-                    return ExitCode::SUCCESS;
-                }
+            // The target as the layer reads it: the path, and the Host with its port.
+            let rejected = |e: &dyn std::fmt::Display| {
+                println!(
+                    "decision: deny\nthe request is rejected with 400 before policy runs: {e}"
+                );
+                ExitCode::SUCCESS
             };
-            let host = args.host.as_deref().map(normalize_host);
+            let uri: http::Uri = match path.parse() {
+                Ok(u) => u,
+                Err(e) => return rejected(&e),
+            };
+            let host = match args.host.as_deref().map(HeaderValue::from_str).transpose() {
+                Ok(h) => h,
+                Err(e) => return rejected(&e),
+            };
+            let target = match normalize_target(&uri, host.as_ref()) {
+                Ok(t) => t,
+                Err(e) => return rejected(&e),
+            };
+            let remote = client_address(&args.headers, args.source_ip, args.trusted_proxies);
             let mut attrs = conn
-                .with_request(method, &normalized)
+                .with_request(method, &target.path)
+                .with_remote_ip(remote)
                 .with_headers(&args.headers)
                 .with_principal(args.token.as_ref().map(|t| &t.0))
                 .with_claims(args.token.as_ref().map(|t| &t.1));
-            if let Some(h) = &host {
-                attrs = attrs.with_host(h);
+            if let (Some(h), Some(a)) = (&target.host, &target.authority) {
+                attrs = attrs.with_host(h).with_authority(a);
             }
             policy.explain(&attrs)
         }

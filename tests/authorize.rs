@@ -78,14 +78,27 @@ fn app(calls: Arc<AtomicUsize>) -> Router {
 }
 
 async fn start(policy: &str, permissive: bool, forward_identity: bool) -> Server {
+    start_with(policy, permissive, |layer| {
+        if forward_identity {
+            layer.forward_identity_headers()
+        } else {
+            layer
+        }
+    })
+    .await
+}
+
+/// [`start`], with the layer configured by `configure`.
+async fn start_with(
+    policy: &str,
+    permissive: bool,
+    configure: impl FnOnce(AuthorizeLayer) -> AuthorizeLayer,
+) -> Server {
     let ca = TestCa::new("example.org").unwrap();
     let handle = PolicyHandle::new(Policy::from_yaml(policy).unwrap());
     let metrics = Arc::new(Metrics::new());
     let calls = Arc::new(AtomicUsize::new(0));
-    let mut layer = AuthorizeLayer::new(handle.clone()).metrics(metrics.clone());
-    if forward_identity {
-        layer = layer.forward_identity_headers();
-    }
+    let layer = configure(AuthorizeLayer::new(handle.clone()).metrics(metrics.clone()));
     let service = app(calls.clone()).layer(layer);
     let mut builder = MtlsAcceptor::builder(ca.tls_source(SERVER).unwrap());
     if permissive {
@@ -476,4 +489,79 @@ async fn handshakes_are_counted_by_result_and_reason() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("no refusal counted: {}", Metrics::global().render());
+}
+
+/// Istio's ingress IP allow list behind a load balancer: the peer (here the loopback
+/// address) is the proxy, and the client is what it appended to `X-Forwarded-For`.
+const BEHIND_PROXY: &str = r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: ingress-policy
+  namespace: shop
+spec:
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        ipBlocks: ["127.0.0.0/8"]
+        remoteIpBlocks: ["203.0.113.0/24"]
+    to:
+    - operation:
+        hosts: ["127.0.0.1:*"]
+"#;
+
+#[tokio::test]
+async fn remote_ip_blocks_read_x_forwarded_for_behind_one_trusted_proxy() {
+    // Istio's Source.remoteIpBlocks is "populated from X-Forwarded-For header", with
+    // `numTrustedProxies` set to "the number of trusted proxies deployed in front";
+    // `ipBlocks` ("the source address of the IP packet") is the proxy, and both fields
+    // of the source must match.
+    let server = start_with(BEHIND_PROXY, false, |layer| layer.trusted_proxies(1)).await;
+    let client = server.client(FRONTEND);
+    let url = server.url("https", "/orders");
+    let status = |headers: Vec<(&'static str, &'static str)>| {
+        let (client, url) = (&client, &url);
+        async move { get(client, url, &headers).await.0 }
+    };
+    // The address the trusted proxy appended (the last one) is the client's.
+    let xff = "x-forwarded-for";
+    assert_eq!(
+        status(vec![(xff, "198.51.100.9, 203.0.113.7")]).await,
+        StatusCode::OK
+    );
+    // What the client wrote itself, left of it, is never read.
+    assert_eq!(
+        status(vec![(xff, "203.0.113.7, 198.51.100.9")]).await,
+        StatusCode::FORBIDDEN
+    );
+    // Two lines are one list: the last address of the last line.
+    assert_eq!(
+        status(vec![(xff, "203.0.113.7"), (xff, "198.51.100.9")]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(vec![(xff, "198.51.100.9"), (xff, "203.0.113.7")]).await,
+        StatusCode::OK
+    );
+    // No header, or garbage where the proxy's entry should be: the client is unknown,
+    // which satisfies no allow (never the proxy's own address).
+    assert_eq!(status(vec![]).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status(vec![(xff, "203.0.113.7, unknown")]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(server.app_calls.load(Ordering::SeqCst), 2);
+
+    // Without trusted proxies the header is ignored: the client is the peer,
+    // 127.0.0.1, outside `remoteIpBlocks`, whatever the header says.
+    let server = start(BEHIND_PROXY, false, false).await;
+    let (code, _, _) = get(
+        &server.client(FRONTEND),
+        &server.url("https", "/orders"),
+        &[(xff, "203.0.113.7")],
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(server.app_calls.load(Ordering::SeqCst), 0);
 }

@@ -59,16 +59,43 @@ const NETS: &[&str] = &[
 ];
 const PORTS: &[&str] = &["80", "8000-8100", "443"];
 const HOSTS: &[&str] = &["a.com", "*.a.com", "b.com", "*"];
+const AUTHORITIES: &[&str] = &[
+    "a.com",
+    "a.com:*",
+    "*.a.com:443",
+    "A.com:8080",
+    "*",
+    "*:443",
+    "b.*",
+];
 const METHODS: &[&str] = &["GET", "POST", "*", "DELETE"];
 const PATHS: &[&str] = &[
-    "/", "/a", "/a/*", "/a/{*}", "/a/{**}", "*.css", "/b*", "/a/{*}/c", "/a/b", "*", "/{*}/b",
+    "/",
+    "/a",
+    "/a/*",
+    "/a/{*}",
+    "/a/{**}",
+    "*.css",
+    "/b*",
+    "/a/{*}/c",
+    "/a/b",
+    "*",
+    "/{*}/b",
+    // `{**}` followed by literals (Istio: it must be the last operator, not segment).
+    "/a/{**}/c",
+    "/{**}/b",
+    "/{*}/b/{**}",
+    "/a/{**}/",
+    "/{**}/b/c",
 ];
 
 fn source(c: &mut Choices<'_>) -> Value {
     let mut m = serde_json::Map::new();
     for _ in 0..1 + c.n(3) {
         let not = if c.n(3) == 0 { "not_" } else { "" };
-        let (field, value) = match c.n(8) {
+        let (field, value) = match c.n(10) {
+            8 => ("remote_networks", c.list(NETS)),
+            9 => ("networks", c.list(NETS)),
             0 => ("identities", c.list(IDS)),
             1 => ("namespaces", c.list(NS)),
             2 => ("service_accounts", c.list(SA)),
@@ -93,9 +120,10 @@ fn operation(c: &mut Choices<'_>) -> Value {
     let mut m = serde_json::Map::new();
     for _ in 0..1 + c.n(3) {
         let not = if c.n(3) == 0 { "not_" } else { "" };
-        let (field, value) = match c.n(4) {
+        let (field, value) = match c.n(5) {
             0 => ("ports", Value::Array(vec![json!(c.pick(PORTS))])),
             1 => ("hosts", c.list(HOSTS)),
+            4 => ("authorities", c.list(AUTHORITIES)),
             2 => ("methods", c.list(METHODS)),
             _ => ("paths", c.list(PATHS)),
         };
@@ -149,6 +177,10 @@ fn policy(c: &mut Choices<'_>) -> Value {
                 json!({"claim": ["realm", "roles"], "not_values": ["*er"]}),
                 json!({"claim": "aud", "values": ["api"]}),
                 json!({"claim": ["https://t.example/tenant"], "values": ["acme"]}),
+                json!({"claim": "scope", "values": ["read", "a*"], "space_delimited": true}),
+                json!({"claim": "scope", "not_values": ["admin"], "space_delimited": true}),
+                json!({"claim": "scope", "values": ["read write"]}),
+                json!({"claim": "roles", "values": ["ops"]}),
             ];
             r["when"] = Value::Array((0..1 + c.n(2)).map(|_| c.pick(&conditions)).collect());
         }
@@ -214,7 +246,8 @@ const PEERS: &[&str] = &[
     "y.b.serviceaccount.identity.linkerd.other",
 ];
 const REQ_PATHS: &[&str] = &[
-    "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b",
+    "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b", "/a/c", "/a/x/c",
+    "/a/x/y/c", "/a/b/", "/x/b/c", "/x/b/",
 ];
 
 const CLAIMS: &[&str] = &[
@@ -224,6 +257,9 @@ const CLAIMS: &[&str] = &[
     r#"{"groups": ["banned", "admin"], "realm": {"roles": "owner"}}"#,
     r#"{"groups": 7, "realm": "roles", "https://t.example/tenant": "acme"}"#,
     r#"{"groups": [["admin"]], "realm": {"roles": [""]}}"#,
+    r#"{"scope": "read write", "roles": "dev ops"}"#,
+    r#"{"scope": " admin  all ", "roles": ["dev ops", "ops"]}"#,
+    r#"{"scope": ["read write", "admin"], "roles": "  "}"#,
 ];
 
 fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError> {
@@ -260,9 +296,11 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
         RequestPrincipal::new("https://other", "alice"),
         RequestPrincipal::new("https://other", "bob"),
     ];
+    // Each document also as a token whose issuer lists `roles` as space-delimited.
     let claims: Vec<Claims> = CLAIMS
         .iter()
         .map(|j| Claims::from_json(j).unwrap())
+        .flat_map(|c| [c.clone(), c.space_delimited(["roles"])])
         .collect();
     // A token gives both a principal and claims; no token neither.
     let token = match c.n(principals.len() + 1) {
@@ -279,9 +317,25 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
             .with_principal(token.map(|t| t.0))
             .with_claims(token.map(|t| t.1));
         if c.n(4) > 0 {
-            a = a.with_host(c.pick(&["a.com", "x.a.com", "b.com"]));
+            // The host, and the authority with the port the client sent, if any.
+            let (host, authority) = c.pick(&[
+                ("a.com", "a.com"),
+                ("a.com", "a.com:8080"),
+                ("x.a.com", "x.a.com:443"),
+                ("x.a.com", "x.a.com"),
+                ("b.com", "b.com:443"),
+            ]);
+            a = a.with_host(host).with_authority(authority);
         }
         a
+    };
+    // The original client: the peer (no proxy), another address (behind a proxy),
+    // or unknown (X-Forwarded-For unreadable).
+    let attrs = match c.n(4) {
+        0 => attrs.with_remote_ip(Some("10.1.9.9".parse().unwrap())),
+        1 => attrs.with_remote_ip(Some("8.8.4.4".parse().unwrap())),
+        2 => attrs.with_remote_ip(None),
+        _ => attrs,
     };
     let fast = p.evaluate(&attrs);
     let cached = p.for_peer(attrs.peer, attrs.source_ip).evaluate(&p, &attrs);
@@ -320,7 +374,7 @@ proptest! {
     #[test]
     fn compiled_policy_agrees_with_reference(
         policy_bytes in prop::collection::vec(any::<u8>(), 0..400),
-        request_bytes in prop::collection::vec(any::<u8>(), 16),
+        request_bytes in prop::collection::vec(any::<u8>(), 20),
     ) {
         check(&policy_bytes, &request_bytes)?;
     }

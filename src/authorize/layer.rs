@@ -14,7 +14,8 @@ use super::{ambiguity, headers};
 use crate::audit::{self, AuditConfig, RequestView};
 use crate::metrics::Metrics;
 use crate::policy::{
-    Decision, PolicyHandle, RequestAttrs, Verdict, normalize_target, without_parameters,
+    Decision, PolicyHandle, RequestAttrs, Verdict, client_address, normalize_target,
+    without_parameters,
 };
 use crate::{Claims, RequestPrincipal};
 
@@ -62,7 +63,10 @@ use crate::{Claims, RequestPrincipal};
 ///      same variable), unless [`allow_underscores_in_header_names`](AuthorizeLayer::allow_underscores_in_header_names);
 ///    - a `Connection` header naming an identity header (a hop would drop the value
 ///      this layer sets), or both `Content-Length` and `Transfer-Encoding`;
-/// 4. evaluates the policy on the decoded path — with the end user's
+/// 4. evaluates the policy on the decoded path and the authority (host and port, for
+///    Istio's `hosts`) — with the original client's address for `remote_networks`
+///    (the peer's, or behind [`trusted_proxies`](AuthorizeLayer::trusted_proxies) the
+///    one read from `X-Forwarded-For`), with the end user's
 ///    [`RequestPrincipal`] and [`Claims`] when a JWT layer (`meshless::jwt::JwtLayer`,
 ///    feature `jwt`) outside this one verified a token — logs the decision (target
 ///    `meshless::audit`) and counts it. A path with `;` parameters is allowed only if
@@ -88,6 +92,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     forward_identity: bool,
     underscores: bool,
+    trusted_proxies: usize,
 }
 
 impl AuthorizeLayer {
@@ -100,6 +105,7 @@ impl AuthorizeLayer {
                 metrics: Metrics::global().clone(),
                 forward_identity: false,
                 underscores: false,
+                trusted_proxies: 0,
             }),
             deny: DefaultDeny,
         }
@@ -141,6 +147,23 @@ impl<D> AuthorizeLayer<D> {
         self
     }
 
+    /// Reads the original client's address, which `remote_networks` (Istio's
+    /// `remoteIpBlocks` and `remote.ip`) match, from `X-Forwarded-For`, behind `n`
+    /// proxies that each append the address they received the request from: the
+    /// `n`-th address from the right (Istio's `numTrustedProxies`, Envoy's
+    /// `xff_num_trusted_hops`). See [`client_address`] for the exact reading.
+    ///
+    /// The default, `0`, ignores the header (anyone can write it) and uses the peer's
+    /// address. Set it only when every connection comes through such proxies: a
+    /// client that reaches this server directly chooses its own address. With `n > 0`,
+    /// a header that is missing, too short or unreadable at that position leaves the
+    /// address unknown, which satisfies no `allow` rule naming remote networks (and
+    /// every `deny` rule naming them). `networks` (`ipBlocks`) always match the peer.
+    pub fn trusted_proxies(mut self, n: usize) -> Self {
+        self.shared_mut().trusted_proxies = n;
+        self
+    }
+
     /// Lets requests with `_` in a header name through (refused with 400 by default).
     ///
     /// CGI-style apps (WSGI, Rack, PHP) read `x_user` and `x-user` as the same
@@ -158,6 +181,7 @@ impl<D> fmt::Debug for AuthorizeLayer<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthorizeLayer")
             .field("forward_identity", &self.shared.forward_identity)
+            .field("trusted_proxies", &self.shared.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -279,7 +303,12 @@ impl<S, D> Authorize<S, D> {
         if let Some(host) = host {
             attrs = attrs.with_host(host);
         }
+        if let Some(authority) = target.authority.as_deref() {
+            attrs = attrs.with_authority(authority);
+        }
+        let remote = client_address(req.headers(), attrs.source_ip, shared.trusted_proxies);
         let attrs = attrs
+            .with_remote_ip(remote)
             .with_headers(req.headers())
             .with_principal(principal)
             .with_claims(claims);

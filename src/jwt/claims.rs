@@ -15,6 +15,12 @@ use serde_json::{Map, Value};
 /// (numbers, booleans, objects) yield nothing: Istio only matches string and
 /// list-of-string claims, and guessing a textual form would be an accidental allow.
 ///
+/// Some issuers write a list as one space-separated string (OAuth's `scope: "read
+/// write"`). Claims marked [`space_delimited`](Self::space_delimited) (the JWT layer
+/// marks those its issuer lists, as Istio's `spaceDelimitedClaims` and its default
+/// `scope` and `permission`) are read by authorization policies as their words;
+/// [`strings`](Self::strings) still yields them as sent.
+///
 /// Cloning is cheap (the claims are shared).
 ///
 /// ```
@@ -30,7 +36,11 @@ use serde_json::{Map, Value};
 /// # Ok::<(), meshless::ClaimsError>(())
 /// ```
 #[derive(Clone, PartialEq)]
-pub struct Claims(Arc<Map<String, Value>>);
+pub struct Claims {
+    map: Arc<Map<String, Value>>,
+    /// Top-level claims that policies read as space-separated words.
+    space_delimited: Arc<[Box<str>]>,
+}
 
 /// Why a claims document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,41 +62,89 @@ impl Claims {
     /// [`ClaimsError`] when the text is not a JSON object.
     pub fn from_json(json: &str) -> Result<Self, ClaimsError> {
         match serde_json::from_str::<Value>(json).map_err(|e| ClaimsError::Json(e.to_string()))? {
-            Value::Object(map) => Ok(Self(Arc::new(map))),
+            Value::Object(map) => Ok(Self::from_map(map)),
             other => Err(ClaimsError::NotObject(type_name(&other))),
         }
     }
 
-    #[cfg(feature = "jwt")]
     pub(crate) fn from_map(map: Map<String, Value>) -> Self {
-        Self(Arc::new(map))
+        Self {
+            map: Arc::new(map),
+            space_delimited: Arc::new([]),
+        }
+    }
+
+    /// Marks top-level claims whose string value authorization policies read as its
+    /// space-separated words, as Envoy normalizes the claims of Istio's
+    /// `spaceDelimitedClaims` (and `scope` and `permission`, which Istio always
+    /// lists): `scope: "read  write"` is then `read` and `write` for a `when`
+    /// condition, and no longer `read  write`. Only a string value is split, on
+    /// spaces, skipping empty words (a value of spaces only stays as it is).
+    ///
+    /// The JWT layer marks the claims its issuer lists
+    /// (`JwtIssuer::space_delimited_claims`); call this for claims verified by other
+    /// means. Replaces any earlier marks.
+    ///
+    /// ```
+    /// use meshless::Claims;
+    /// let claims = Claims::from_json(r#"{"scope": "read write"}"#)?.space_delimited(["scope"]);
+    /// assert!(claims.is_space_delimited("scope"));
+    /// assert_eq!(claims.strings(&["scope"]).collect::<Vec<_>>(), ["read write"]);
+    /// # Ok::<(), meshless::ClaimsError>(())
+    /// ```
+    #[must_use]
+    pub fn space_delimited<S: AsRef<str>>(self, names: impl IntoIterator<Item = S>) -> Self {
+        self.with_space_delimited(names.into_iter().map(|n| n.as_ref().into()).collect())
+    }
+
+    /// [`space_delimited`](Self::space_delimited) with an issuer's shared list.
+    pub(crate) fn with_space_delimited(mut self, names: Arc<[Box<str>]>) -> Self {
+        self.space_delimited = names;
+        self
+    }
+
+    /// Whether the top-level claim `name` is marked
+    /// [`space_delimited`](Self::space_delimited).
+    pub fn is_space_delimited(&self, name: &str) -> bool {
+        self.space_delimited.iter().any(|n| **n == *name)
     }
 
     /// The value at `path`, if every member along it exists.
     fn lookup(&self, path: &[&str]) -> Option<&Value> {
         let (first, rest) = path.split_first()?;
-        let mut value = self.0.get(*first)?;
+        let mut value = self.map.get(*first)?;
         for key in rest {
             value = value.as_object()?.get(*key)?;
         }
         Some(value)
     }
 
-    /// [`strings`](Self::strings) for a path held as boxed segments (a policy's
-    /// compiled claim path), without building a `&[&str]`.
-    pub(crate) fn strings_in<'a>(&'a self, path: &[Box<str>]) -> ClaimStrings<'a> {
+    /// The strings a policy condition reads at `path` (boxed segments, a policy's
+    /// compiled claim path): [`strings`](Self::strings), except that a top-level
+    /// claim's string value is split into its words when the condition asks for it
+    /// (`split`) or the claim is marked [`space_delimited`](Self::space_delimited).
+    pub(crate) fn strings_in<'a>(&'a self, path: &[Box<str>], split: bool) -> ClaimStrings<'a> {
         let value = path.split_first().and_then(|(first, rest)| {
-            let mut value = self.0.get(&**first)?;
+            let mut value = self.map.get(&**first)?;
             for key in rest {
                 value = value.as_object()?.get(&**key)?;
             }
             Some(value)
         });
-        ClaimStrings::of(value)
+        let mut strings = ClaimStrings::of(value);
+        if let ([name], Some(Value::String(s))) = (path, value)
+            && (split || self.is_space_delimited(name))
+            && s.split(' ').any(|w| !w.is_empty())
+        {
+            // Envoy: `StrSplit(value, ' ', SkipEmpty())` replaces the string.
+            strings.single = None;
+            strings.words = Some(s.split(' '));
+        }
+        strings
     }
 
     pub(crate) fn get_str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
+        self.map.get(name).and_then(Value::as_str)
     }
 
     /// True when a claim exists at `path`, whatever its value (Istio's presence match).
@@ -128,14 +186,14 @@ impl Claims {
 
     /// The claims as compact JSON text.
     pub fn to_json(&self) -> String {
-        Value::Object((*self.0).clone()).to_string()
+        Value::Object((*self.map).clone()).to_string()
     }
 }
 
 impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Claims may hold personal data; show only their names.
-        f.debug_set().entries(self.0.keys()).finish()
+        f.debug_set().entries(self.map.keys()).finish()
     }
 }
 
@@ -156,6 +214,8 @@ fn type_name(v: &Value) -> &'static str {
 pub struct ClaimStrings<'a> {
     single: Option<&'a str>,
     list: std::slice::Iter<'a, Value>,
+    /// The words of a space-delimited string (empty words skipped).
+    words: Option<std::str::Split<'a, char>>,
 }
 
 impl<'a> ClaimStrings<'a> {
@@ -164,14 +224,17 @@ impl<'a> ClaimStrings<'a> {
             Some(Value::String(s)) => Self {
                 single: Some(s),
                 list: [].iter(),
+                words: None,
             },
             Some(Value::Array(items)) => Self {
                 single: None,
                 list: items.iter(),
+                words: None,
             },
             _ => Self {
                 single: None,
                 list: [].iter(),
+                words: None,
             },
         }
     }
@@ -183,6 +246,9 @@ impl<'a> Iterator for ClaimStrings<'a> {
     fn next(&mut self) -> Option<&'a str> {
         if let Some(s) = self.single.take() {
             return Some(s);
+        }
+        if let Some(words) = &mut self.words {
+            return words.find(|w| !w.is_empty());
         }
         self.list.by_ref().find_map(Value::as_str)
     }
@@ -237,6 +303,26 @@ mod tests {
         assert_eq!(c.subject(), Some("s"));
         assert!(c.has(&["flag"]));
         assert_eq!(c.strings(&["flag"]).count(), 0);
+    }
+
+    #[test]
+    fn space_delimited_claims_are_split_for_policies_only() {
+        let c = Claims::from_json(
+            r#"{"scope":"read  write","roles":"a b","realm":{"scope":"x y"},"blank":"  ","list":["p q"]}"#,
+        )
+        .unwrap()
+        .space_delimited(["roles", "blank", "list"]);
+        let read = |path: &[&str], split| {
+            let path: Vec<Box<str>> = path.iter().map(|s| (*s).into()).collect();
+            c.strings_in(&path, split).collect::<Vec<_>>()
+        };
+        assert_eq!(read(&["scope"], false), ["read  write"]);
+        assert_eq!(read(&["scope"], true), ["read", "write"]);
+        assert_eq!(read(&["roles"], false), ["a", "b"], "marked by the issuer");
+        assert_eq!(read(&["realm", "scope"], true), ["x y"], "top-level only");
+        assert_eq!(read(&["blank"], false), ["  "], "no words: kept as sent");
+        assert_eq!(read(&["list"], false), ["p q"], "lists are not split");
+        assert_eq!(c.strings(&["roles"]).collect::<Vec<_>>(), ["a b"]);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub struct JwtIssuer {
     pub(crate) locations: Vec<TokenLocation>,
     pub(crate) clock_skew: Duration,
     pub(crate) forward: bool,
+    pub(crate) space_delimited: std::sync::Arc<[Box<str>]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +106,7 @@ impl JwtIssuer {
             locations: Vec::new(),
             clock_skew: DEFAULT_CLOCK_SKEW,
             forward: false,
+            space_delimited: std::sync::Arc::new([]),
         }
     }
 
@@ -186,6 +188,17 @@ impl JwtIssuer {
     /// service cannot leak or replay it.
     pub fn forward_original_token(mut self, forward: bool) -> Self {
         self.forward = forward;
+        self
+    }
+
+    /// Top-level claims of this issuer's tokens that authorization policies read as
+    /// space-separated words (Istio's `spaceDelimitedClaims`; see
+    /// [`Claims::space_delimited`](crate::Claims::space_delimited)): with `["roles"]`,
+    /// `roles: "editor admin"` matches a `when` condition on `roles` with
+    /// `values: ["admin"]`. None by default; Istio always lists `scope` and
+    /// `permission`, which `JwtRule::to_issuer` does too. Replaces earlier calls.
+    pub fn space_delimited_claims<'a>(mut self, names: impl IntoIterator<Item = &'a str>) -> Self {
+        self.space_delimited = names.into_iter().map(Box::from).collect();
         self
     }
 

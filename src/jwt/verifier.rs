@@ -316,7 +316,7 @@ impl JwtVerifier {
         };
         Ok(VerifiedToken {
             principal,
-            claims: Claims::from_map(payload),
+            claims: Claims::from_map(payload).with_space_delimited(rule.space_delimited.clone()),
             rule: index,
         })
     }

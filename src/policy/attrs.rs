@@ -18,7 +18,13 @@ use crate::{Claims, Identity, PeerIdentity, RequestPrincipal};
 /// use meshless::{Identity, SpiffeId};
 /// let id = Identity::from("spiffe://example.org/ns/web/sa/frontend".parse::<SpiffeId>()?);
 /// let conn = RequestAttrs::connection(Some(&id), Some("10.1.2.3".parse()?), Some(8443));
-/// let req = conn.with_request("GET", "/orders/7").with_host("api.example.org");
+/// let req = conn
+///     .with_request("GET", "/orders/7")
+///     .with_host("api.example.org")
+///     .with_authority("api.example.org:8443");
+/// // Behind a proxy, the original client's address (here as if read from
+/// // `X-Forwarded-For`):
+/// let req = req.with_remote_ip(Some("203.0.113.7".parse()?));
 /// assert!(conn.is_connection() && !req.is_connection());
 /// // End-user identity, as the JWT layer puts it into the request extensions:
 /// let user = meshless::RequestPrincipal::new("https://idp.example.com", "alice");
@@ -32,8 +38,18 @@ use crate::{Claims, Identity, PeerIdentity, RequestPrincipal};
 pub struct RequestAttrs<'a> {
     /// The peer's proven identity; `None` for an unauthenticated peer.
     pub peer: Option<&'a Identity>,
-    /// The peer's IP address.
+    /// The peer's IP address (Istio's `source.ip`, `ipBlocks`): the address of the
+    /// connection's other end, which may be a proxy.
     pub source_ip: Option<IpAddr>,
+    /// The address of the original client (Istio's `remote.ip`, `remoteIpBlocks`), what
+    /// `remote_networks` are matched against: the peer's address when no proxy stands
+    /// in front (the default of the constructors), or the one the enforcement layer
+    /// reads from `X-Forwarded-For` behind
+    /// [`trusted_proxies`](crate::authorize::AuthorizeLayer::trusted_proxies) (see
+    /// [`client_address`](super::client_address)). `None` when that address is
+    /// unknown: then no `allow` or `audit` rule naming `remote_networks` or
+    /// `not_remote_networks` matches, and every `deny` rule naming them does.
+    pub remote_ip: Option<IpAddr>,
     /// The destination (local) port.
     pub port: Option<u16>,
     /// HTTP attributes; `None` for an opaque TCP connection.
@@ -53,6 +69,10 @@ pub struct HttpAttrs<'a> {
     pub path: &'a str,
     /// The normalized host (lower case, no port).
     pub host: Option<&'a str>,
+    /// The normalized authority: the host with the port the client sent
+    /// (`api.example.org:8443`), or the host alone when it sent none; see
+    /// [`NormalizedTarget::authority`](super::NormalizedTarget::authority).
+    pub authority: Option<&'a str>,
     /// The request headers.
     pub headers: Option<&'a HeaderMap>,
     /// The end-user principal of a verified JWT; `None` when the request carried no
@@ -72,6 +92,7 @@ impl<'a> RequestAttrs<'a> {
         Self {
             peer,
             source_ip,
+            remote_ip: source_ip,
             port,
             http: None,
             route: None,
@@ -94,6 +115,7 @@ impl<'a> RequestAttrs<'a> {
             method,
             path,
             host: self.http.and_then(|h| h.host),
+            authority: self.http.and_then(|h| h.authority),
             headers: self.http.and_then(|h| h.headers),
             principal: self.http.and_then(|h| h.principal),
             claims: self.http.and_then(|h| h.claims),
@@ -106,6 +128,22 @@ impl<'a> RequestAttrs<'a> {
         if let Some(h) = &mut self.http {
             h.host = Some(host);
         }
+        self
+    }
+
+    /// Adds the normalized authority, host and port as the client sent them (only
+    /// meaningful after [`with_request`](Self::with_request)).
+    pub fn with_authority(mut self, authority: &'a str) -> Self {
+        if let Some(h) = &mut self.http {
+            h.authority = Some(authority);
+        }
+        self
+    }
+
+    /// Sets the original client's address (`None`: unknown), in place of the peer's
+    /// address the constructors put there.
+    pub fn with_remote_ip(mut self, remote_ip: Option<IpAddr>) -> Self {
+        self.remote_ip = remote_ip;
         self
     }
 

@@ -9,7 +9,7 @@ use super::decision::{Decision, Source, Verdict};
 use super::error::PolicyError;
 use super::flat::Flat;
 use super::index::{ActionIndex, Slices};
-use super::matching::{self, LocalTrust, default_allows, from_matches, request_matches};
+use super::matching::{self, LocalTrust, Remote, default_allows, from_matches, request_matches};
 use super::model::{Action, DefaultPolicy, PolicySpec, RouteSpec, RuleSpec};
 use super::mtls::PeerAuthentication;
 use super::request_authn::RequestAuthentication;
@@ -213,11 +213,9 @@ impl Policy {
         let lists = std::array::from_fn(|slot| {
             let mut out = Vec::new();
             self.index[slot].peer_slices(peer, |s| {
-                out.extend(
-                    s.iter()
-                        .copied()
-                        .filter(|&id| from_matches(self.rule(id), local, peer, source_ip, None)),
-                );
+                out.extend(s.iter().copied().filter(|&id| {
+                    from_matches(self.rule(id), local, peer, source_ip, Remote::Later, None)
+                }));
             });
             out.sort_unstable();
             out.dedup();
@@ -345,6 +343,7 @@ impl Policy {
                 self.local_trust(),
                 attrs.peer,
                 attrs.source_ip,
+                Remote::Later,
                 None,
             ) && self.request_matches(id, attrs)
         };
@@ -407,8 +406,9 @@ impl Policy {
 
 /// The identity-dependent half of a policy for one connection: the rules whose
 /// `from` clause matches the peer, resolved once and reused for every request.
-/// Request-level `from` fields (`request_principals`) are not resolved here (a
-/// connection carries requests of many end users): they are checked per request.
+/// Request-level `from` fields (`request_principals`) and remote ones
+/// (`remote_networks`) are not resolved here (a connection carries requests of many
+/// end users, and behind a proxy of many clients): they are checked per request.
 ///
 /// Owned, so it can live in per-connection state. Evaluated against a reloaded
 /// policy it is ignored (the decision falls back to a full lookup), so a reload is

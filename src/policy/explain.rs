@@ -7,7 +7,9 @@ use std::fmt;
 use super::attrs::RequestAttrs;
 use super::compiled::Policy;
 use super::decision::{Decision, Verdict};
-use super::matching::{LocalTrust, condition_holds, needs_http, operation_failure, source_failure};
+use super::matching::{
+    LocalTrust, Remote, condition_holds, needs_http, operation_failure, source_failure,
+};
 use super::model::{Action, RuleSpec};
 
 /// How many near misses an explanation lists.
@@ -57,9 +59,17 @@ fn diagnose(
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| {
-                    source_failure(s, local, attrs.peer, attrs.source_ip, attrs.http.as_ref())
-                        .err()
-                        .map(|f| format!("from[{i}].{f}"))
+                    let remote = Remote::of(attrs, rule.action);
+                    source_failure(
+                        s,
+                        local,
+                        attrs.peer,
+                        attrs.source_ip,
+                        remote,
+                        attrs.http.as_ref(),
+                    )
+                    .err()
+                    .map(|f| format!("from[{i}].{f}"))
                 })
                 .collect();
             if fails.len() < from.len() {
@@ -172,14 +182,23 @@ fn describe(attrs: &RequestAttrs<'_>) -> String {
     if let Some(ip) = attrs.source_ip {
         s.push_str(&format!(", source `{ip}`"));
     }
+    match attrs.remote_ip {
+        Some(ip) if attrs.remote_ip != attrs.source_ip => {
+            s.push_str(&format!(", client `{ip}`"));
+        }
+        None if attrs.source_ip.is_some() => s.push_str(", client address unknown"),
+        _ => {}
+    }
     if let Some(port) = attrs.port {
         s.push_str(&format!(", port `{port}`"));
     }
     match &attrs.http {
         Some(h) => {
             s.push_str(&format!(", `{} {}`", h.method, h.path));
-            if let Some(host) = h.host {
-                s.push_str(&format!(", host `{host}`"));
+            match (h.host, h.authority) {
+                (_, Some(authority)) => s.push_str(&format!(", authority `{authority}`")),
+                (Some(host), None) => s.push_str(&format!(", host `{host}`")),
+                (None, None) => {}
             }
             match h.principal {
                 Some(p) => s.push_str(&format!(", request principal `{p}`")),

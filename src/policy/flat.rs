@@ -3,14 +3,14 @@
 //! of following the boxed fields of its `RuleSpec` (about ten dependent loads, each a
 //! cache miss once the policy outgrows the CPU caches).
 //!
-//! Only the common shape is packed: no `when`, no request-level `from` fields, and
-//! `to` entries made of at most one port range, standard methods and paths short
-//! enough to fit. Any other rule is marked [`Flat::SLOW`] and checked by
+//! Only the common shape is packed: no `when`, no request-level or remote `from`
+//! fields, and `to` entries made of at most one port range, standard methods and
+//! paths short enough to fit. Any other rule is marked [`Flat::SLOW`] and checked by
 //! `matching::request_matches`, which remains the definition of the semantics; the
 //! tests below check that both agree.
 
 use super::attrs::HttpAttrs;
-use super::matching::has_request_sources;
+use super::matching::rechecks_from;
 use super::model::{OperationSpec, RuleSpec};
 use super::pattern::{PathKind, StringMatch, Tseg};
 
@@ -32,9 +32,9 @@ const P_SUFFIX: u8 = 2;
 const P_ANY: u8 = 3;
 const P_TEMPLATE: u8 = 4;
 // Template segment kinds.
-const S_LIT: u8 = 0;
-const S_ONE: u8 = 1;
-const S_REST: u8 = 2;
+const S_LIT: u8 = Tseg::LIT;
+const S_ONE: u8 = Tseg::ONE;
+const S_REST: u8 = Tseg::REST;
 
 fn method_bit(method: &str) -> u16 {
     METHODS
@@ -80,7 +80,7 @@ impl Flat {
 
     /// Packs `rule`, or marks it slow.
     pub(crate) fn new(rule: &RuleSpec) -> Self {
-        if rule.when.is_some() || has_request_sources(rule) {
+        if rule.when.is_some() || rechecks_from(rule) {
             return Self::slow();
         }
         let Some(to) = &rule.to else {
@@ -153,24 +153,25 @@ fn path_matches(kind: u8, pattern: &[u8], path: &[u8]) -> bool {
 
 /// `PathPattern::matches` for an encoded template.
 fn template_matches(segments: &[u8], path: &[u8]) -> bool {
-    let Some(rest) = path.strip_prefix(b"/") else {
-        return false;
-    };
-    let mut got = rest.split(|&b| b == b'/');
-    let mut r = Reader {
-        code: segments,
-        at: 0,
-    };
-    while r.at < segments.len() {
-        let (kind, lit) = (r.u8(), r.bytes());
-        match (kind, got.next()) {
-            (S_REST, Some(_)) => return true,
-            (S_ONE, Some(g)) if !g.is_empty() => {}
-            (S_LIT, Some(g)) if g == lit => {}
-            _ => return false,
-        }
+    super::pattern::template_matches(Segments { code: segments }, path)
+}
+
+/// The encoded segments of a template, as `(kind, literal)`.
+#[derive(Clone)]
+struct Segments<'c> {
+    code: &'c [u8],
+}
+
+impl<'c> Iterator for Segments<'c> {
+    type Item = (u8, &'c [u8]);
+
+    fn next(&mut self) -> Option<(u8, &'c [u8])> {
+        let (&kind, rest) = self.code.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        let (lit, rest) = rest.split_at_checked(usize::from(len))?;
+        self.code = rest;
+        Some((kind, lit))
     }
-    got.next().is_none()
 }
 
 struct Writer {
@@ -195,6 +196,8 @@ impl Writer {
     fn operation(&mut self, op: &OperationSpec) -> Option<()> {
         let simple = op.hosts.is_none()
             && op.not_hosts.is_none()
+            && op.authorities.is_none()
+            && op.not_authorities.is_none()
             && op.routes.is_none()
             && op.not_routes.is_none()
             && op.not_ports.is_none()
@@ -321,6 +324,10 @@ mod tests {
         "/a/{**}",
         "/{**}",
         "/a/{*}/c/{**}",
+        "/a/{**}/b",
+        "/{**}/b",
+        "/a/{**}/",
+        "/{**}/c/d",
         "/ab/b.json",
     ];
     const REQUEST_PATHS: &[&str] = &[
@@ -337,6 +344,8 @@ mod tests {
         "/ab/b.json",
         "/a/x/c/d",
         "/a/x/c",
+        "/a/x/y/b",
+        "/q/c/d",
         "",
     ];
     const REQUEST_METHODS: &[&str] = &["GET", "POST", "HEAD", "PATCH", "PURGE", "get"];
@@ -392,9 +401,16 @@ mod tests {
             rule(&[op(None, Some(&["GE*"]), None)]),
             rule(&[op(None, None, Some(&[long.as_str()]))]),
             rule(&[r#"{"hosts":["a.example"]}"#.to_owned()]),
+            rule(&[r#"{"authorities":["a.example:443"]}"#.to_owned()]),
             rule(&[r#"{"not_paths":["/a"]}"#.to_owned()]),
         ] {
             assert_eq!(Flat::new(&odd).entries, Flat::SLOW, "{:?}", odd.to);
         }
+        // The client behind a proxy changes per request: its `from` is re-checked.
+        let remote: RuleSpec = serde_json::from_str(
+            r#"{"name":"r","action":"allow","from":[{"remote_networks":["10.0.0.0/8"]}],"to":[{"methods":["GET"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(Flat::new(&remote).entries, Flat::SLOW);
     }
 }

@@ -4,7 +4,10 @@
 //! End-user identity: `requestPrincipals` / `notRequestPrincipals` and the `when` key
 //! `request.auth.principal` become `request_principals`; `request.auth.claims[a][b]`
 //! becomes a condition on the claim path `[a, b]`, `request.auth.audiences` on the
-//! `aud` claim and `request.auth.presenter` on `azp`.
+//! `aud` claim and `request.auth.presenter` on `azp`. The top-level claims `scope` and
+//! `permission` are read as space-separated words (`space_delimited`), as Istio's JWT
+//! providers always normalize them; a `RequestAuthentication`'s `spaceDelimitedClaims`
+//! marks further claims on the tokens of its issuer (see `istio_authn`).
 //!
 //! Semantics follow Istio's documentation: any matching DENY denies; else, when no
 //! ALLOW policy exists, the request is allowed; else a matching ALLOW allows and
@@ -25,8 +28,16 @@
 //! context no namespace scoping is applied and a label selector is an error.
 //! `targetRef(s)` are always an error. `PeerAuthentication` is resolved and enforced
 //! as described in `istio_peer`; `principals`, `serviceAccounts` and `trustDomains`
-//! are read as described in `istio_source`. `remoteIpBlocks` and `remote.ip` are read
-//! from the peer address (Istio's `numTrustedProxies: 0`).
+//! are read as described in `istio_source`.
+//!
+//! `hosts` / `notHosts` become `authorities`: matched, as Istio matches them against
+//! `:authority`, case-insensitively against the authority with the port the client sent
+//! (`example.com` matches no `example.com:8080`; write `example.com:*` for any port).
+//! `ipBlocks` and `source.ip` become `networks` (the peer's address); `remoteIpBlocks`
+//! and `remote.ip` become `remote_networks` (the original client's address: the peer's,
+//! or the one read from `X-Forwarded-For` behind
+//! [`trusted_proxies`](crate::authorize::AuthorizeLayer::trusted_proxies), Istio's
+//! `numTrustedProxies`). In one `source` they are ANDed, as every field is.
 
 use serde::Deserialize;
 
@@ -322,9 +333,10 @@ fn convert_rule(
         let mut out = Vec::new();
         for t in to {
             let o = &t.operation;
+            port_less_hosts(name, action, o, warnings);
             out.push(OperationSpec {
-                hosts: parse_opt(name, &o.hosts)?,
-                not_hosts: parse_opt(name, &o.not_hosts)?,
+                authorities: parse_opt(name, &o.hosts)?,
+                not_authorities: parse_opt(name, &o.not_hosts)?,
                 ports: parse_opt(name, &o.ports)?,
                 not_ports: parse_opt(name, &o.not_ports)?,
                 methods: parse_opt(name, &o.methods)?,
@@ -367,15 +379,6 @@ fn convert_source(
             "authorization policy `{name}`: a source sets `serviceAccounts` together with `principals` or `namespaces`, which Istio rejects"
         )));
     }
-    if has(&s.ip_blocks) && has(&s.remote_ip_blocks)
-        || has(&s.not_ip_blocks) && has(&s.not_remote_ip_blocks)
-    {
-        return Err(PolicyError::unsupported(format!(
-            "authorization policy `{name}`: a source sets both `ipBlocks` and `remoteIpBlocks` (or their `not` twins): Istio ANDs them, and meshless reads both from the peer address (no trusted proxies), so it cannot tell them apart; split them into two policies"
-        )));
-    }
-    // Without trusted proxies, Istio's remote address is the peer address.
-    let or = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| a.clone().or_else(|| b.clone());
     let ids = principals(name, &s.principals, false, warnings)?;
     let not_ids = principals(name, &s.not_principals, true, warnings)?;
     if ids.is_never() {
@@ -395,12 +398,36 @@ fn convert_source(
             "notServiceAccounts",
             &s.not_service_accounts,
         )?,
-        networks: parse_opt(name, &or(&s.ip_blocks, &s.remote_ip_blocks))?,
-        not_networks: parse_opt(name, &or(&s.not_ip_blocks, &s.not_remote_ip_blocks))?,
+        networks: parse_opt(name, &s.ip_blocks)?,
+        not_networks: parse_opt(name, &s.not_ip_blocks)?,
+        remote_networks: parse_opt(name, &s.remote_ip_blocks)?,
+        not_remote_networks: parse_opt(name, &s.not_remote_ip_blocks)?,
         request_principals: parse_opt(name, &s.request_principals)?,
         not_request_principals: parse_opt(name, &s.not_request_principals)?,
         ..SourceSpec::default()
     }))
+}
+
+/// Warns about exact `hosts` without a port where missing a request widens access (a
+/// DENY's `hosts`, an ALLOW's `notHosts`): Istio compares the authority exactly, so
+/// `example.com` does not match `example.com:8080`, as its security best practices
+/// ("Writing Host Match Policies") warn.
+fn port_less_hosts(name: &str, action: Action, o: &Operation, warnings: &mut Vec<String>) {
+    let (field, values) = match action {
+        Action::Deny => ("hosts", &o.hosts),
+        Action::Allow => ("notHosts", &o.not_hosts),
+        Action::Audit => return,
+    };
+    let all = values.as_deref().unwrap_or_default();
+    for v in all {
+        let bare = !v.contains('*') && (!v.contains(':') || v.ends_with(']'));
+        let any_port = format!("{v}:*");
+        if bare && !all.iter().any(|w| w.eq_ignore_ascii_case(&any_port)) {
+            warnings.push(format!(
+                "authorization policy `{name}`: `{field}` value `{v}` matches only requests whose authority has no port (Istio compares it exactly); a request to `{v}:<port>` is not matched: add `{v}:*` if that is not intended"
+            ));
+        }
+    }
 }
 
 /// Folds one `when` condition into the rule (conditions AND with everything);
@@ -440,19 +467,31 @@ fn apply_when(
                 w.key
             ))
         })?;
-        let c = ConditionSpec::claim(
+        // Istio configures every JWT provider to split `scope` and `permission` on
+        // spaces ("The default claims 'scope' and 'permission' are always treated as
+        // space-delimited", JWTRule `spaceDelimitedClaims`); top-level claims only, as
+        // Envoy's payload normalization. The claims a `spaceDelimitedClaims` lists are
+        // marked by the JWT layer, per issuer (`JwtRule::to_issuer`).
+        let split = matches!(&*path.0, [one] if &**one == "scope" || &**one == "permission");
+        let mut c = ConditionSpec::claim(
             path,
             parse_opt(name, &w.values)?,
             parse_opt(name, &w.not_values)?,
         );
+        c.space_delimited = split;
         super::validate::condition(name, &c)?;
         rule.when.get_or_insert_with(Vec::new).push(c);
         return Ok(true);
     }
     let source = match w.key.as_str() {
-        "source.ip" | "remote.ip" => SourceSpec {
+        "source.ip" => SourceSpec {
             networks: parse_opt(name, &w.values)?,
             not_networks: parse_opt(name, &w.not_values)?,
+            ..SourceSpec::default()
+        },
+        "remote.ip" => SourceSpec {
+            remote_networks: parse_opt(name, &w.values)?,
+            not_remote_networks: parse_opt(name, &w.not_values)?,
             ..SourceSpec::default()
         },
         "request.auth.principal" => SourceSpec {

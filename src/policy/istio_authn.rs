@@ -25,6 +25,7 @@ pub(crate) struct RequestAuthnSpec {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct IstioJwtRule {
+    #[serde(default)]
     issuer: String,
     #[serde(default)]
     audiences: Vec<String>,
@@ -46,6 +47,8 @@ struct IstioJwtRule {
     output_claim_to_headers: Option<Vec<serde::de::IgnoredAny>>,
     #[serde(default)]
     timeout: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    space_delimited_claims: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,10 +66,19 @@ pub(crate) fn request_authn(
     let name = o.metadata.qualified();
     let mut rules = Vec::new();
     for r in o.spec.jwt_rules {
+        // Istio's validation: "issuer or jwksUri must be non-empty string". A rule
+        // with a `jwksUri` and no `issuer` is valid in Istio (its tokens'
+        // `iss` is not checked), but the JWT layer picks a token's rule by its `iss`,
+        // so meshless refuses it rather than guess which keys to try.
         if r.issuer.is_empty() {
-            return Err(PolicyError::invalid(format!(
-                "request authentication `{name}`: a jwt rule has an empty `issuer`"
-            )));
+            return Err(match &r.jwks_uri {
+                Some(uri) => PolicyError::unsupported(format!(
+                    "request authentication `{name}`: the jwt rule with `jwksUri` `{uri}` has no `issuer`: Istio then accepts tokens of any issuer signed by those keys, which the JWT layer (one rule per issuer) does not support; set `issuer`"
+                )),
+                None => PolicyError::invalid(format!(
+                    "request authentication `{name}`: a jwt rule needs an `issuer` or a `jwksUri`"
+                )),
+            });
         }
         if r.jwks.is_some() && r.jwks_uri.is_some() {
             return Err(PolicyError::invalid(format!(
@@ -75,6 +87,14 @@ pub(crate) fn request_authn(
             )));
         }
         let issuer = &r.issuer;
+        // The CRD: `spaceDelimitedClaims` items have `minLength: 1`, `maxItems: 64`.
+        if r.space_delimited_claims.iter().any(String::is_empty)
+            || r.space_delimited_claims.len() > 64
+        {
+            return Err(PolicyError::invalid(format!(
+                "request authentication `{name}`: issuer `{issuer}`: `spaceDelimitedClaims` takes at most 64 non-empty claim names"
+            )));
+        }
         if r.output_claim_to_headers.is_some() || r.output_payload_to_header.is_some() {
             warnings.push(format!(
                 "request authentication `{name}`: issuer `{issuer}`: `outputClaimToHeaders` / `outputPayloadToHeader` are not supported; read the `Claims` request extension instead"
@@ -106,6 +126,7 @@ pub(crate) fn request_authn(
             from_params: r.from_params,
             from_cookies: r.from_cookies,
             forward_original_token: r.forward_original_token,
+            space_delimited_claims: r.space_delimited_claims,
         });
     }
     // Scoped by the importer (`istio_scope`): only documents for this workload get here.

@@ -261,6 +261,8 @@ fn merge(mut x: SourceSpec, y: SourceSpec) -> Result<SourceSpec, String> {
         not_service_accounts,
         networks,
         not_networks,
+        remote_networks,
+        not_remote_networks,
         authenticated,
         request_principals,
         not_request_principals

@@ -49,15 +49,38 @@ impl<'a> LocalTrust<'a> {
     }
 }
 
+/// The original client's address, for `remote_networks`, as far as it is known.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Remote {
+    /// Not yet (the per-connection pre-filter): remote fields are skipped, which can
+    /// only widen the candidates; the request path re-checks them.
+    Later,
+    /// The request's client address (`None`: unknown), and whether the rule is on the
+    /// deny side (deny, audit), where an unknown address satisfies remote fields.
+    Is { ip: Option<IpAddr>, deny_side: bool },
+}
+
+impl Remote {
+    /// The remote address of `attrs` for a rule with `action`.
+    pub(crate) fn of(attrs: &RequestAttrs<'_>, action: Action) -> Self {
+        Self::Is {
+            ip: attrs.remote_ip,
+            deny_side: action != Action::Allow,
+        }
+    }
+}
+
 /// First failing field of a `from` entry for this peer. The request-level fields
 /// (`request_principals`) are checked only when `http` is given: without it (the
 /// per-connection pre-filter, or a TCP connection) they are ignored, which can only
-/// widen the candidates; the request path re-checks them.
+/// widen the candidates; the request path re-checks them. The remote fields are
+/// checked unless `remote` is [`Remote::Later`].
 pub(crate) fn source_failure(
     s: &SourceSpec,
     local: LocalTrust<'_>,
     id: Option<&Identity>,
     ip: Option<IpAddr>,
+    remote: Remote,
     http: Option<&HttpAttrs<'_>>,
 ) -> Result<(), &'static str> {
     if let Some(http) = http {
@@ -118,6 +141,28 @@ pub(crate) fn source_failure(
     let net_hit = |n: &Network| ip.is_some_and(|ip| n.contains(ip));
     check("networks", &s.networks, false, net_hit)?;
     check("not_networks", &s.not_networks, true, net_hit)?;
+    match remote {
+        Remote::Later => {}
+        Remote::Is { ip: Some(ip), .. } => {
+            let ip = canonical_ip(ip);
+            let hit = |n: &Network| n.contains(ip);
+            check("remote_networks", &s.remote_networks, false, hit)?;
+            check("not_remote_networks", &s.not_remote_networks, true, hit)?;
+        }
+        // Unknown client address: a deny holds, an allow fails (see `remote_networks`).
+        Remote::Is {
+            ip: None,
+            deny_side: true,
+        } => {}
+        Remote::Is { ip: None, .. } => {
+            if s.remote_networks.is_some() {
+                return Err("remote_networks (the client address is unknown)");
+            }
+            if s.not_remote_networks.is_some() {
+                return Err("not_remote_networks (the client address is unknown)");
+            }
+        }
+    }
     match s.authenticated {
         Some(want) if want != id.is_some() => Err("authenticated"),
         _ => Ok(()),
@@ -139,6 +184,10 @@ pub(crate) fn operation_failure(
     let host_hit = |h: &super::values::HostPattern| http.host.is_some_and(|v| h.0.matches(v));
     check("hosts", &o.hosts, false, host_hit)?;
     check("not_hosts", &o.not_hosts, true, host_hit)?;
+    let authority_hit =
+        |a: &super::values::AuthorityPattern| http.authority.is_some_and(|v| a.0.matches(v));
+    check("authorities", &o.authorities, false, authority_hit)?;
+    check("not_authorities", &o.not_authorities, true, authority_hit)?;
     let method_hit = |m: &super::values::MethodPattern| m.0.matches(http.method);
     check("methods", &o.methods, false, method_hit)?;
     check("not_methods", &o.not_methods, true, method_hit)?;
@@ -162,7 +211,9 @@ pub(crate) fn operation_failure(
 /// audit rule, `values` match the whole field or any element and `not_values` only the
 /// whole field; for an allow rule (and a route match), the reverse, so that
 /// `x-tenant: acme` plus `x-tenant: globex` never passes an allow rule for `acme`. For
-/// a claim, every string of a list-valued claim is tried.
+/// a claim, every string of a list-valued claim is tried, and every word of a
+/// space-delimited one (the condition's `space_delimited`, or the claim marked so by
+/// the JWT layer).
 pub(crate) fn condition_holds(c: &ConditionSpec, http: &HttpAttrs<'_>, action: Action) -> bool {
     match (&c.header, &c.claim) {
         (Some(name), _) => {
@@ -183,7 +234,7 @@ pub(crate) fn condition_holds(c: &ConditionSpec, http: &HttpAttrs<'_>, action: A
             let any = |pats: &super::model::List<super::values::TextPattern>| {
                 http.claims.is_some_and(|claims| {
                     claims
-                        .strings_in(&path.0)
+                        .strings_in(&path.0, c.space_delimited)
                         .any(|v| pats.iter().any(|p| p.0.matches(v)))
                 })
             };
@@ -274,23 +325,34 @@ pub(crate) fn has_request_sources(rule: &RuleSpec) -> bool {
         .is_some_and(|from| from.iter().any(SourceSpec::has_request_fields))
 }
 
-/// Whether the rule's `from` clause matches the peer (and, with `http`, the end user).
+/// Whether the rule's `from` clause must be checked again per request: some entry
+/// names a request-level or a remote field, which the per-connection pre-filter skips.
+pub(crate) fn rechecks_from(rule: &RuleSpec) -> bool {
+    rule.from.as_ref().is_some_and(|from| {
+        from.iter()
+            .any(|s| s.has_request_fields() || s.has_remote_fields())
+    })
+}
+
+/// Whether the rule's `from` clause matches the peer (and, with `http`, the end user;
+/// unless `remote` is [`Remote::Later`], the original client's address).
 pub(crate) fn from_matches(
     rule: &RuleSpec,
     local: LocalTrust<'_>,
     id: Option<&Identity>,
     ip: Option<IpAddr>,
+    remote: Remote,
     http: Option<&HttpAttrs<'_>>,
 ) -> bool {
     rule.from.as_ref().is_none_or(|from| {
         from.iter()
-            .any(|s| source_failure(s, local, id, ip, http).is_ok())
+            .any(|s| source_failure(s, local, id, ip, remote, http).is_ok())
     })
 }
 
 /// Whether the rule's `to` and `when` clauses match the request (the per-request
-/// half; `from` is checked per connection, except its request-level fields, which
-/// are checked here).
+/// half; `from` is checked per connection, except its request-level and remote
+/// fields, which are checked here).
 pub(crate) fn request_matches(
     rule: &RuleSpec,
     local: LocalTrust<'_>,
@@ -299,9 +361,15 @@ pub(crate) fn request_matches(
     if attrs.http.is_none() && rule.action != Action::Deny && needs_http(rule) {
         return false;
     }
-    if let Some(http) = &attrs.http
-        && has_request_sources(rule)
-        && !from_matches(rule, local, attrs.peer, attrs.source_ip, Some(http))
+    if rechecks_from(rule)
+        && !from_matches(
+            rule,
+            local,
+            attrs.peer,
+            attrs.source_ip,
+            Remote::of(attrs, rule.action),
+            attrs.http.as_ref(),
+        )
     {
         return false;
     }

@@ -52,6 +52,7 @@ mod decision;
 mod error;
 mod explain;
 mod flat;
+mod forwarded;
 mod handle;
 mod index;
 #[cfg(feature = "yaml")]
@@ -105,6 +106,7 @@ pub use compiled::{PeerRules, Policy};
 pub use decision::{Decision, Verdict};
 pub use error::{Location, PathError, PolicyError};
 pub use explain::Explanation;
+pub use forwarded::client_address;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
 pub use load::MAX_POLICY_FILE_BYTES;
 pub use model::{
@@ -119,7 +121,7 @@ pub use pattern::{IdentityPattern, PathPattern, StringMatch};
 pub use request_authn::RequestAuthnError;
 pub use request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 pub use values::{
-    Cidr, HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern, Network, PortRange,
-    ServiceAccountPattern, TextPattern, TrustDomainName,
+    AuthorityPattern, Cidr, HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern,
+    Network, PortRange, ServiceAccountPattern, TextPattern, TrustDomainName,
 };
 pub use workload::{WorkloadContext, WorkloadContextError};

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::claim::ClaimPath;
 use super::pattern::{IdentityPattern, PathPattern};
 use super::values::{
-    HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern, Network, PortRange,
-    ServiceAccountPattern, TextPattern, TrustDomainName,
+    AuthorityPattern, HeaderNamePattern, HostPattern, MethodPattern, NamespacePattern, Network,
+    PortRange, ServiceAccountPattern, TextPattern, TrustDomainName,
 };
 
 /// A list of values in the model: a boxed slice, so a policy of 100,000 rules keeps
@@ -236,10 +236,31 @@ pub struct SourceSpec {
     /// `not_namespaces`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_service_accounts: Option<List<ServiceAccountPattern>>,
+    /// The peer's address (the other end of the connection, maybe a proxy) is in one
+    /// of these (Istio's `ipBlocks`, `source.ip`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub networks: Option<List<Network>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_networks: Option<List<Network>>,
+    /// The original client's address ([`RequestAttrs::remote_ip`]) is in one of these
+    /// (Istio's `remoteIpBlocks`, `remote.ip`): the peer's address, or behind
+    /// [`trusted_proxies`](crate::authorize::AuthorizeLayer::trusted_proxies) the one
+    /// read from `X-Forwarded-For`. Checked per request (and on TCP connections, where
+    /// it is the peer's address); an entry with both `networks` and
+    /// `remote_networks` needs both to match.
+    ///
+    /// When the client's address is unknown (`X-Forwarded-For` missing or unreadable
+    /// at the trusted position), this field and `not_remote_networks` fail for an
+    /// `allow` or `audit` rule and hold for a `deny` rule: an unreadable header never
+    /// opens an allow and never escapes a deny.
+    ///
+    /// [`RequestAttrs::remote_ip`]: super::RequestAttrs::remote_ip
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_networks: Option<List<Network>>,
+    /// The original client's address is in none of these (see `remote_networks` for
+    /// an unknown address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_remote_networks: Option<List<Network>>,
     /// `true`: the peer proved an identity; `false`: it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticated: Option<bool>,
@@ -270,6 +291,13 @@ impl SourceSpec {
     pub fn has_request_fields(&self) -> bool {
         self.request_principals.is_some() || self.not_request_principals.is_some()
     }
+
+    /// Whether the entry names `remote_networks` or `not_remote_networks`: fields read
+    /// per request (the client behind a proxy may change from one request to the
+    /// next), but not HTTP-only.
+    pub(crate) fn has_remote_fields(&self) -> bool {
+        self.remote_networks.is_some() || self.not_remote_networks.is_some()
+    }
 }
 
 /// A set of operations, with the same algebra as [`SourceSpec`].
@@ -282,10 +310,20 @@ pub struct OperationSpec {
     pub ports: Option<List<PortRange>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_ports: Option<List<PortRange>>,
+    /// The request's host, without its port (`api.example.org`, `*.example.org`),
+    /// lower case; the port is matched by `ports`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<List<HostPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_hosts: Option<List<HostPattern>>,
+    /// The request's authority as the client sent it, port included (Istio's `hosts`):
+    /// `api.example.org` matches only a request without a port in its authority,
+    /// `api.example.org:8443` only that port, `api.example.org:*` any port. Case
+    /// insensitive; see [`AuthorityPattern`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorities: Option<List<AuthorityPattern>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_authorities: Option<List<AuthorityPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub methods: Option<List<MethodPattern>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -308,10 +346,13 @@ pub struct OperationSpec {
 }
 
 impl OperationSpec {
-    /// Whether the entry names an HTTP-only field (hosts, methods, paths, routes).
+    /// Whether the entry names an HTTP-only field (hosts, authorities, methods, paths,
+    /// routes).
     pub fn has_http_fields(&self) -> bool {
         self.hosts.is_some()
             || self.not_hosts.is_some()
+            || self.authorities.is_some()
+            || self.not_authorities.is_some()
             || self.routes.is_some()
             || self.not_routes.is_some()
             || self.methods.is_some()
@@ -334,6 +375,14 @@ impl OperationSpec {
 ///   when absence must not pass.
 /// - `claim: aud` and `claim: azp` are Istio's `request.auth.audiences` and
 ///   `request.auth.presenter`.
+/// - With `space_delimited: true`, a string claim is read as the list of its
+///   space-separated words (OAuth's `scope: "read write"` matches `values: ["read"]`,
+///   and no longer `values: ["read write"]`), as Envoy normalizes the claims Istio
+///   lists: imported Istio conditions on `scope` and `permission` set it. The JWT
+///   layer can also mark claims of its tokens so (`JwtIssuer::space_delimited_claims`,
+///   Istio's `spaceDelimitedClaims`; see [`Claims::space_delimited`](crate::Claims::space_delimited)),
+///   and either suffices. Only top-level claims are split; a list-valued claim is
+///   read as it is.
 /// - Conditions are HTTP only: an `allow` rule with `when` never matches a TCP
 ///   connection.
 ///
@@ -362,6 +411,10 @@ pub struct ConditionSpec {
     /// Forbidden values (none may match).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_values: Option<List<TextPattern>>,
+    /// Whether a string `claim` is read as its space-separated words (top-level
+    /// claims only; see above).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub space_delimited: bool,
 }
 
 impl ConditionSpec {
@@ -376,6 +429,7 @@ impl ConditionSpec {
             claim: None,
             values,
             not_values,
+            space_delimited: false,
         }
     }
 
@@ -390,7 +444,16 @@ impl ConditionSpec {
             claim: Some(claim),
             values,
             not_values,
+            space_delimited: false,
         }
+    }
+
+    /// Reads the claim's string value as its space-separated words (see
+    /// [`ConditionSpec`]).
+    #[must_use]
+    pub fn space_delimited(mut self) -> Self {
+        self.space_delimited = true;
+        self
     }
 
     /// What the condition reads, for messages: ``header `x` `` or ``claim `groups` ``.
@@ -414,6 +477,8 @@ struct RawCondition {
     values: Option<List<TextPattern>>,
     #[serde(default)]
     not_values: Option<List<TextPattern>>,
+    #[serde(default)]
+    space_delimited: bool,
 }
 
 impl TryFrom<RawCondition> for ConditionSpec {
@@ -424,6 +489,16 @@ impl TryFrom<RawCondition> for ConditionSpec {
                 return Err("a condition names either a `header` or a `claim`, not both".into());
             }
             (None, None) => return Err("a condition needs a `header` or a `claim`".into()),
+            (Some(h), None) if r.space_delimited => {
+                return Err(format!(
+                    "header `{h}`: `space_delimited` applies to claims only"
+                ));
+            }
+            (None, Some(c)) if r.space_delimited && c.0.len() > 1 => {
+                return Err(format!(
+                    "claim `{c}`: `space_delimited` applies to top-level claims only"
+                ));
+            }
             _ => {}
         }
         Ok(Self {
@@ -431,6 +506,7 @@ impl TryFrom<RawCondition> for ConditionSpec {
             claim: r.claim,
             values: r.values,
             not_values: r.not_values,
+            space_delimited: r.space_delimited,
         })
     }
 }

@@ -243,7 +243,7 @@ pub fn normalize_host(host: &str) -> Cow<'_, str> {
 /// host byte outside letters, digits, `-`, `.`, `_`, `~` (brackets: hex digits, `:`
 /// and `.`). Many app servers cut the host at the first `:`, so `admin:abc` must not
 /// reach them as anything but an error.
-fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
+pub(crate) fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (inner, after) = rest.split_once(']')?;
         let ok = !inner.is_empty()
@@ -282,11 +282,36 @@ fn split_authority(authority: &str) -> Option<(&str, Option<&str>)> {
     Some((host, port))
 }
 
+/// An authority as the policy matches it: the host as [`normalize_host`] makes it, then
+/// `:` and the port as a number (`Example.ORG.:08443` is `example.org:8443`), or the
+/// host alone when the authority has no port. `host` and `port` are the halves
+/// [`split_authority`] returns for `authority`, which is borrowed (no allocation) when
+/// it is already in that form.
+pub(crate) fn normalize_authority<'a>(
+    authority: &'a str,
+    host: &'a str,
+    port: Option<&str>,
+) -> Cow<'a, str> {
+    let normal = normalize_host(host);
+    let Some(port) = port else {
+        return normal;
+    };
+    let plain_port = port.len() == 1 || !port.starts_with('0');
+    match normal {
+        Cow::Borrowed(h) if h.len() == host.len() && plain_port => Cow::Borrowed(authority),
+        h => Cow::Owned(format!("{h}:{}", port.parse::<u32>().unwrap_or_default())),
+    }
+}
+
 /// The request target as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NormalizedTarget<'a> {
     /// The normalized host, from the URI authority or the Host header.
     pub host: Option<Cow<'a, str>>,
+    /// The normalized authority, `host` with the port the client sent (`example.org:8443`),
+    /// or `host` alone when it sent none: what Istio's `hosts` are matched against.
+    pub authority: Option<Cow<'a, str>>,
     /// The decoded path (query removed) that the policy matches; see [`normalize_path`].
     pub path: Cow<'a, str>,
 }
@@ -323,7 +348,7 @@ pub fn normalize_target<'a>(
         )),
         None => None,
     };
-    let host = match (authority, header) {
+    let chosen = match (authority, header) {
         (Some((a, (ah, ap))), Some((h, (hh, hp)))) => {
             let (na, nh) = (normalize_host(ah), normalize_host(hh));
             if na != nh || ap != hp {
@@ -332,12 +357,16 @@ pub fn normalize_target<'a>(
                     host: h.to_owned(),
                 });
             }
-            Some(na)
+            Some((a, (ah, ap)))
         }
-        (Some((_, (host, _))), None) | (None, Some((_, (host, _)))) => Some(normalize_host(host)),
+        (one @ Some(_), None) | (None, one @ Some(_)) => one,
         (None, None) => None,
     };
-    Ok(NormalizedTarget { host, path })
+    Ok(NormalizedTarget {
+        host: chosen.map(|(_, (host, _))| normalize_host(host)),
+        authority: chosen.map(|(a, (host, port))| normalize_authority(a, host, port)),
+        path,
+    })
 }
 
 #[cfg(test)]
@@ -518,6 +547,45 @@ mod tests {
     }
 
     #[test]
+    fn the_authority_keeps_its_port_lower_cased_without_trailing_dot() {
+        let uri: http::Uri = "/x".parse().unwrap();
+        for (host, want_host, want_authority) in [
+            (
+                "API.Example.org:8443",
+                "api.example.org",
+                "api.example.org:8443",
+            ),
+            (
+                "api.example.org.:0443",
+                "api.example.org",
+                "api.example.org:443",
+            ),
+            ("api.example.org", "api.example.org", "api.example.org"),
+            ("[FE80::1]:80", "[fe80::1]", "[fe80::1]:80"),
+        ] {
+            let v = http::HeaderValue::from_str(host).unwrap();
+            let t = normalize_target(&uri, Some(&v)).unwrap();
+            assert_eq!(t.host.as_deref(), Some(want_host), "{host}");
+            assert_eq!(t.authority.as_deref(), Some(want_authority), "{host}");
+        }
+        // HTTP/2 `:authority` (absolute-form URI) without a Host header.
+        let uri: http::Uri = "https://Admin.Example:9443/x".parse().unwrap();
+        let t = normalize_target(&uri, None).unwrap();
+        assert_eq!(t.authority.as_deref(), Some("admin.example:9443"));
+    }
+
+    #[test]
+    fn a_normal_authority_is_borrowed() {
+        let uri: http::Uri = "/x".parse().unwrap();
+        let v = http::HeaderValue::from_static("api.example.org:8443");
+        let t = normalize_target(&uri, Some(&v)).unwrap();
+        assert!(matches!(
+            t.authority,
+            Some(Cow::Borrowed("api.example.org:8443"))
+        ));
+    }
+
+    #[test]
     fn target_rejects_authority_host_mismatch() {
         let host = http::HeaderValue::from_static("good.example");
         for uri in ["http://evil.example/x", "http://good.example:8080/x"] {
@@ -530,6 +598,7 @@ mod tests {
         let uri: http::Uri = "http://GOOD.example/b?q=1".parse().unwrap();
         let t = normalize_target(&uri, Some(&host)).unwrap();
         assert_eq!(t.host.as_deref(), Some("good.example"));
+        assert_eq!(t.authority.as_deref(), Some("good.example"));
         assert_eq!(t.path, "/b");
         let uri: http::Uri = "/x".parse().unwrap();
         let t = normalize_target(&uri, Some(&host)).unwrap();

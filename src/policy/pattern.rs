@@ -277,8 +277,26 @@ impl FromStr for IdentityPattern {
     }
 }
 
-/// A request path pattern: exact, `prefix*`, `*suffix`, `*`, or a template with
-/// `{*}` (exactly one non-empty segment) and `{**}` (the rest of the path, last only).
+/// A request path pattern: exact, `prefix*`, `*suffix`, `*`, or a template (Istio's
+/// path templates, Envoy's URI templates) of whole segments:
+///
+/// - `{*}`: exactly one non-empty segment;
+/// - `{**}`: one or more segments, any of them empty (Envoy's `[…/]*`: zero or more
+///   characters, `/` included). It must be the last operator: literal segments may
+///   follow it, `{*}` and `{**}` may not. So `/store/{**}/cart` matches `/store//cart`
+///   and `/store/a/b/cart` but not `/store/cart`, and `/admin/{**}` matches `/admin/`
+///   but not `/admin`.
+///
+/// ```
+/// use meshless::policy::PathPattern;
+/// let p: PathPattern = "/foo/{*}/bar/{**}".parse()?;
+/// assert!(p.matches("/foo/buzz/bar/") && p.matches("/foo/buzz/bar/a/b.txt"));
+/// assert!(!p.matches("/foo/buzz/bar") && !p.matches("/foo//bar/x"));
+/// let p: PathPattern = "/store/{**}/cart".parse()?;
+/// assert!(p.matches("/store/a/b/cart") && !p.matches("/store/cart"));
+/// assert!("/{**}/a/{*}".parse::<PathPattern>().is_err());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PathPattern {
     text: Box<str>,
@@ -295,7 +313,66 @@ pub(crate) enum PathKind {
 pub(crate) enum Tseg {
     Lit(Box<str>),
     One,
+    /// `{**}`: only literal segments follow it.
     Rest,
+}
+
+impl Tseg {
+    /// Segment kinds as [`template_matches`] reads them (and `flat` encodes them).
+    pub(crate) const LIT: u8 = 0;
+    pub(crate) const ONE: u8 = 1;
+    pub(crate) const REST: u8 = 2;
+}
+
+/// Whether `path` matches the template of `segs` (kind, literal bytes), the segments
+/// of a [`PathKind::Template`]. Shared by [`PathPattern::matches`] and the packed
+/// records of `flat`, so both read a template the same way.
+///
+/// As Envoy's URI template regex: `/` then the segments joined by `/`, where `{*}` is
+/// one or more characters other than `/` and `{**}` is zero or more characters, `/`
+/// included. Since only literals follow `{**}`, it matches when the rest of the path
+/// ends with `/` and those literals, joined by `/`.
+pub(crate) fn template_matches<'s>(
+    mut segs: impl Iterator<Item = (u8, &'s [u8])> + Clone,
+    path: &[u8],
+) -> bool {
+    // `None` once the path is used up (`/a` has one segment, `/a/` two).
+    let mut left = path.strip_prefix(b"/");
+    if left.is_none() {
+        return false;
+    }
+    while let Some((kind, lit)) = segs.next() {
+        let Some(r) = left else {
+            return false;
+        };
+        if kind == Tseg::REST {
+            // `{**}` takes at least one (possibly empty) segment, then `/lit` each.
+            let tail: usize = segs.clone().map(|(_, l)| l.len() + 1).sum();
+            let Some(mut at) = r.len().checked_sub(tail) else {
+                return false;
+            };
+            for (_, l) in segs {
+                if r[at] != b'/' || r[at + 1..at + 1 + l.len()] != *l {
+                    return false;
+                }
+                at += 1 + l.len();
+            }
+            return true;
+        }
+        let (seg, next) = match r.iter().position(|&b| b == b'/') {
+            Some(i) => (&r[..i], Some(&r[i + 1..])),
+            None => (r, None),
+        };
+        let ok = match kind {
+            Tseg::ONE => !seg.is_empty(),
+            _ => seg == lit,
+        };
+        if !ok {
+            return false;
+        }
+        left = next;
+    }
+    left.is_none()
 }
 
 impl PathPattern {
@@ -312,21 +389,14 @@ impl PathPattern {
     pub fn matches(&self, path: &str) -> bool {
         match &self.kind {
             PathKind::Glob(m) => m.matches(path),
-            PathKind::Template(segs) => {
-                let Some(rest) = path.strip_prefix('/') else {
-                    return false;
-                };
-                let mut got = rest.split('/');
-                for want in segs {
-                    match (want, got.next()) {
-                        (Tseg::Rest, Some(_)) => return true,
-                        (Tseg::One, Some(g)) if !g.is_empty() => {}
-                        (Tseg::Lit(w), Some(g)) if g == &**w => {}
-                        _ => return false,
-                    }
-                }
-                got.next().is_none()
-            }
+            PathKind::Template(segs) => template_matches(
+                segs.iter().map(|s| match s {
+                    Tseg::Lit(l) => (Tseg::LIT, l.as_bytes()),
+                    Tseg::One => (Tseg::ONE, &[][..]),
+                    Tseg::Rest => (Tseg::REST, &[][..]),
+                }),
+                path.as_bytes(),
+            ),
         }
     }
 }
@@ -351,11 +421,17 @@ impl FromStr for PathPattern {
             };
             let raw: Vec<&str> = rest.split('/').collect();
             let mut segs = Vec::with_capacity(raw.len());
-            for (i, seg) in raw.iter().enumerate() {
+            for seg in &raw {
                 segs.push(match *seg {
+                    // Istio: "If a path contains `{**}`, it must be the last operator";
+                    // literal segments may follow it.
+                    "{*}" | "{**}" if segs.contains(&Tseg::Rest) => {
+                        return Err(format!(
+                            "`{s}`: `{{**}}` must be the last operator: only literal segments may follow it"
+                        ));
+                    }
+                    "{**}" => Tseg::Rest,
                     "{*}" => Tseg::One,
-                    "{**}" if i == raw.len() - 1 => Tseg::Rest,
-                    "{**}" => return Err(format!("`{s}`: `{{**}}` must be the last segment")),
                     lit if lit.contains(['{', '}', '*']) => {
                         return Err(format!(
                             "`{s}`: templates must be whole segments `{{*}}` or `{{**}}`, without `*` globs"

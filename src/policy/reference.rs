@@ -96,15 +96,19 @@ fn path(pat: &str, v: &str) -> bool {
     }
     let p: Vec<&str> = pat.split('/').collect();
     let s: Vec<&str> = v.split('/').collect();
-    for (i, ps) in p.iter().enumerate() {
-        match (*ps, s.get(i)) {
-            ("{**}", Some(_)) => return true,
-            ("{*}", Some(x)) if !x.is_empty() => {}
-            (lit, Some(x)) if lit == *x && lit != "{*}" && lit != "{**}" => {}
-            _ => return false,
-        }
+    template(&p, &s)
+}
+
+/// Pattern segments against path segments: `{*}` takes one non-empty segment, `{**}`
+/// one or more of any kind (every count is tried), a literal its equal.
+fn template(p: &[&str], s: &[&str]) -> bool {
+    match (p.split_first(), s.split_first()) {
+        (None, None) => true,
+        (Some((&"{**}", pr)), Some(_)) => (1..=s.len()).any(|n| template(pr, &s[n..])),
+        (Some((&"{*}", pr)), Some((x, sr))) => !x.is_empty() && template(pr, sr),
+        (Some((lit, pr)), Some((x, sr))) => lit == x && template(pr, sr),
+        _ => false,
     }
-    p.len() == s.len()
 }
 
 fn bits(ip: IpAddr) -> (u128, u32) {
@@ -138,7 +142,7 @@ where
     }
 }
 
-fn source(spec: &PolicySpec, s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
+fn source(spec: &PolicySpec, s: &SourceSpec, a: &RequestAttrs<'_>, action: Action) -> bool {
     let id = a.peer.map(|i| i.as_str().to_owned());
     let td = a.peer.map(|i| i.trust_domain().to_owned());
     // Namespaces and service accounts exist only in the entry's trust domains, else
@@ -170,11 +174,22 @@ fn source(spec: &PolicySpec, s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
             glob(pn, vn) && glob(ps, vs)
         })
     };
-    let net = |n: &super::values::Network| {
-        a.source_ip.is_some_and(|ip| {
+    let net_at = |ip: Option<IpAddr>, n: &super::values::Network| {
+        ip.is_some_and(|ip| {
             in_cidr(&n.cidr.to_string(), ip)
                 && !n.except.iter().any(|e| in_cidr(&e.to_string(), ip))
         })
+    };
+    let net = |n: &super::values::Network| net_at(a.source_ip, n);
+    // The client's address: when unknown, remote fields hold for deny and audit rules
+    // and fail for allow rules.
+    let remote_field = |nets: &Option<super::model::List<super::values::Network>>, negated| match (
+        nets,
+        a.remote_ip,
+    ) {
+        (None, _) => true,
+        (Some(_), None) => action != Action::Allow,
+        (Some(ns), ip) => ns.iter().any(|n| net_at(ip, n)) != negated,
     };
     // Request-level: checked only for HTTP requests (ignored on TCP, where the
     // allow rules naming them were already dropped).
@@ -194,6 +209,8 @@ fn source(spec: &PolicySpec, s: &SourceSpec, a: &RequestAttrs<'_>) -> bool {
         && any(&s.not_service_accounts, true, sam)
         && s.networks.as_ref().is_none_or(|ns| ns.iter().any(net))
         && !s.not_networks.as_ref().is_some_and(|ns| ns.iter().any(net))
+        && remote_field(&s.remote_networks, false)
+        && remote_field(&s.not_remote_networks, true)
         && s.authenticated.is_none_or(|want| want == a.peer.is_some())
 }
 
@@ -211,11 +228,14 @@ fn operation(o: &OperationSpec, a: &RequestAttrs<'_>) -> bool {
         return ports;
     };
     let hostm = |p: String| h.host.is_some_and(|v| glob(&p, v));
+    let authm = |p: String| h.authority.is_some_and(|v| glob(&p, v));
     let methm = |p: String| glob(&p, h.method);
     let pathm = |p: String| path(&p, h.path);
     ports
         && any(&o.hosts, false, hostm)
         && any(&o.not_hosts, true, hostm)
+        && any(&o.authorities, false, authm)
+        && any(&o.not_authorities, true, authm)
         && any(&o.methods, false, methm)
         && any(&o.not_methods, true, methm)
         && any(&o.paths, false, pathm)
@@ -247,11 +267,14 @@ fn canonical_list(text: &str) -> String {
 }
 
 /// The string values of a claim: the claims re-read from their JSON text, walked
-/// member by member.
-fn claim_values(a: &RequestAttrs<'_>, path: &super::claim::ClaimPath) -> Vec<String> {
+/// member by member; a top-level string split into its words when the condition or
+/// the token's issuer says it is space-delimited (and it has any).
+fn claim_values(a: &RequestAttrs<'_>, path: &super::claim::ClaimPath, split: bool) -> Vec<String> {
     let Some(claims) = a.http.and_then(|h| h.claims) else {
         return Vec::new();
     };
+    let segments: Vec<&str> = path.segments().collect();
+    let split = segments.len() == 1 && (split || claims.is_space_delimited(segments[0]));
     let mut v: serde_json::Value = serde_json::from_str(&claims.to_json()).unwrap_or_default();
     for seg in path.segments() {
         v = match v {
@@ -260,6 +283,11 @@ fn claim_values(a: &RequestAttrs<'_>, path: &super::claim::ClaimPath) -> Vec<Str
         };
     }
     match v {
+        serde_json::Value::String(s) if split && s.contains(|c: char| c != ' ') => s
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect(),
         serde_json::Value::String(s) => vec![s],
         serde_json::Value::Array(items) => items
             .into_iter()
@@ -288,7 +316,7 @@ fn condition(c: &super::model::ConditionSpec, a: &RequestAttrs<'_>, action: Acti
                 p == "*" || readings.iter().any(|r| glob(&canonical_list(&p), r))
             })
         }),
-        (None, Some(path)) => claim_values(a, path)
+        (None, Some(path)) => claim_values(a, path, c.space_delimited)
             .iter()
             .any(|v| ps.iter().any(|p| glob(&p.to_string(), v))),
         (None, None) => false,
@@ -307,6 +335,8 @@ fn rule(spec: &PolicySpec, r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
         || r.to.iter().flatten().any(|o| {
             o.hosts.is_some()
                 || o.not_hosts.is_some()
+                || o.authorities.is_some()
+                || o.not_authorities.is_some()
                 || o.routes.is_some()
                 || o.not_routes.is_some()
                 || o.methods.is_some()
@@ -320,7 +350,7 @@ fn rule(spec: &PolicySpec, r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     let from = r
         .from
         .as_ref()
-        .is_none_or(|f| f.iter().any(|s| source(spec, s, a)));
+        .is_none_or(|f| f.iter().any(|s| source(spec, s, a, r.action)));
     let to =
         r.to.as_ref()
             .is_none_or(|t| t.iter().any(|o| operation(o, a)));

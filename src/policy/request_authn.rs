@@ -38,6 +38,11 @@ pub struct JwtRule {
     pub from_cookies: Vec<String>,
     /// Whether the token is passed on to the service (`forwardOriginalToken`).
     pub forward_original_token: bool,
+    /// Top-level claims of this issuer's tokens that policies read as space-separated
+    /// words (`spaceDelimitedClaims`), besides `scope` and `permission`, which Istio
+    /// always splits. [`JwtRule::to_issuer`] marks all of them on the verified
+    /// [`Claims`](crate::Claims).
+    pub space_delimited_claims: Vec<String>,
 }
 
 /// A header that carries a token (`fromHeaders[]`): the token follows `prefix`.
@@ -154,9 +159,15 @@ mod convert {
         }
 
         fn with_keys(&self, keys: JwksSource) -> Result<JwtIssuer, RequestAuthnError> {
+            // Istio: "The default claims 'scope' and 'permission' are always treated as
+            // space-delimited regardless of this setting" (JWTRule.spaceDelimitedClaims).
+            let split = ["scope", "permission"]
+                .into_iter()
+                .chain(self.space_delimited_claims.iter().map(String::as_str));
             let mut issuer = JwtIssuer::new(&self.issuer, keys)?
                 .audiences(self.audiences.iter().map(String::as_str))
-                .forward_original_token(self.forward_original_token);
+                .forward_original_token(self.forward_original_token)
+                .space_delimited_claims(split);
             if self.audiences.is_empty() {
                 issuer = issuer.allow_any_audience();
             }

@@ -527,7 +527,7 @@ fn invalid_values_are_rejected() {
         r#""to":[{"ports":[70000]}]"#,
         r#""to":[{"methods":["get"]}]"#,
         r#""to":[{"paths":["/a/../b"]}]"#,
-        r#""to":[{"paths":["/a/{**}/b"]}]"#,
+        r#""to":[{"paths":["/a/{**}/{*}"]}]"#,
         r#""to":[{"paths":["/a*b"]}]"#,
         r#""to":[{"hosts":["example.org:443"]}]"#,
         r#""when":[{"header":"x"}]"#,

@@ -414,3 +414,130 @@ when = [{ claim = ["realm", "roles"], values = ["writer"] }, { claim = "groups",
         assert!(!decide(policy, &req("GET", None, None)).is_allowed());
     }
 }
+
+/// The shape of the Istio JWT task's `require-jwt` policy, on a claim of `key`.
+fn istio_claim_policy(key: &str, values: &str) -> Policy {
+    istio(&format!(
+        "  action: ALLOW\n  rules:\n  - when:\n    - key: request.auth.claims[{key}]\n      values: {values}\n"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn istio_scope_and_permission_claims_are_space_delimited() {
+    // JWTRule.spaceDelimitedClaims: "The default claims 'scope' and 'permission' are
+    // always treated as space-delimited regardless of this setting": their words
+    // match one by one, and (the claim becoming a list) the whole string no longer.
+    let alice = user("alice");
+    let c = claims(r#"{"scope": "read  write", "permission": "orders:get", "groups": "a b"}"#);
+    let allowed = |key: &str, values: &str, c: &Claims| {
+        decide(
+            &istio_claim_policy(key, values),
+            &req("GET", Some(&alice), Some(c)),
+        )
+        .is_allowed()
+    };
+    assert!(allowed("scope", r#"["read"]"#, &c));
+    assert!(allowed("scope", r#"["writ*"]"#, &c));
+    assert!(!allowed("scope", r#"["read  write"]"#, &c));
+    assert!(allowed("permission", r#"["orders:get"]"#, &c));
+    // Only these two: any other claim is matched as sent ("This extends the default
+    // behavior that only treats 'scope' and 'permission' claims as space-delimited").
+    assert!(!allowed("groups", r#"["a"]"#, &c));
+    assert!(allowed("groups", r#"["a b"]"#, &c));
+    // Envoy normalizes top-level claims only: `[realm][scope]` is read as sent.
+    let nested = claims(r#"{"realm": {"scope": "read write"}}"#);
+    assert!(!allowed("realm][scope", r#"["read"]"#, &nested));
+    // A list-valued scope is read element by element, its elements not split.
+    let list = claims(r#"{"scope": ["read write", "admin"]}"#);
+    assert!(allowed("scope", r#"["admin"]"#, &list));
+    assert!(!allowed("scope", r#"["read"]"#, &list));
+    // `notValues` sees the words too: a token with `admin` among its scopes is denied.
+    let deny = istio(
+        "  action: DENY\n  rules:\n  - when:\n    - key: request.auth.claims[scope]\n      values: [admin]\n",
+    )
+    .unwrap();
+    let admin = claims(r#"{"scope": "read admin"}"#);
+    assert!(!decide(&deny, &req("GET", Some(&alice), Some(&admin))).is_allowed());
+    assert!(decide(&deny, &req("GET", Some(&alice), Some(&c))).is_allowed());
+}
+
+#[test]
+fn claims_marked_space_delimited_by_the_issuer_are_split() {
+    // JWTRule.spaceDelimitedClaims: "These claims will be split on whitespace and each
+    // individual value will be available for matching in authorization policies" —
+    // for the tokens of the rule that lists them, which the JWT layer marks.
+    let alice = user("alice");
+    let p = istio_claim_policy("roles", r#"["admin"]"#);
+    let sent = claims(r#"{"roles": "editor admin"}"#);
+    let marked = sent.clone().space_delimited(["roles"]);
+    assert!(!decide(&p, &req("GET", Some(&alice), Some(&sent))).is_allowed());
+    assert!(decide(&p, &req("GET", Some(&alice), Some(&marked))).is_allowed());
+    // The field is read from the manifest; the CRD makes each name non-empty.
+    let doc = |claims: &str| {
+        Policy::from_yaml(&format!(
+            "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: ra, namespace: ns}}\nspec:\n  jwtRules:\n  - issuer: https://example.com\n    jwks: '{{\"keys\": []}}'\n    spaceDelimitedClaims: {claims}\n"
+        ))
+    };
+    let p = doc(r#"["custom_scope", "provider.login.scope", "roles"]"#).unwrap();
+    assert_eq!(
+        p.request_authentication()[0].rules[0].space_delimited_claims,
+        ["custom_scope", "provider.login.scope", "roles"]
+    );
+    assert!(doc(r#"[""]"#).is_err());
+}
+
+#[cfg(all(feature = "jwt", feature = "testing"))]
+#[test]
+fn request_authentication_space_delimited_claims_reach_the_verified_claims() {
+    use crate::jwt::{JwtVerifier, test_keys::TestJwtKey};
+    // The JWTRule example: `spaceDelimitedClaims: [custom_scope, ...]` makes
+    // `"custom_scope": "read write admin"` match `admin`; `scope` is always split.
+    let key = TestJwtKey::generate("k1", "ES256").unwrap();
+    let jwks = TestJwtKey::jwks(&[&key]);
+    let yaml = format!(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: ra, namespace: ns}}\nspec:\n  jwtRules:\n  - issuer: \"{ISS}\"\n    audiences: [orders]\n    jwks: '{jwks}'\n    spaceDelimitedClaims: [custom_scope]\n"
+    );
+    let ra = Policy::from_yaml(&yaml).unwrap();
+    let verifier = JwtVerifier::new(ra.request_authentication()[0].to_issuers().unwrap()).unwrap();
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let token = key
+        .sign(&format!(
+            r#"{{"iss":"{ISS}","sub":"alice","aud":"orders","exp":{exp},"custom_scope":"read write admin","roles":"a b"}}"#
+        ))
+        .unwrap();
+    let (who, c) = verifier.verify(&token).unwrap().into_parts();
+    assert!(c.is_space_delimited("custom_scope") && c.is_space_delimited("scope"));
+    assert!(c.is_space_delimited("permission") && !c.is_space_delimited("roles"));
+    let allowed = |key: &str, v: &str| {
+        decide(
+            &istio_claim_policy(key, &format!("[{v}]")),
+            &req("GET", Some(&who), Some(&c)),
+        )
+        .is_allowed()
+    };
+    assert!(allowed("custom_scope", "admin"));
+    assert!(!allowed("roles", "a"), "not listed: matched as sent");
+}
+
+#[test]
+fn jwt_rules_without_issuer_are_refused_clearly() {
+    // Istio's validation accepts a rule without `issuer` when it has a `jwksUri`
+    // ("issuer or jwksUri must be non-empty string"); meshless refuses it as
+    // unsupported, naming the rule, and refuses the rule with neither as invalid.
+    let doc = |rule: &str| {
+        Policy::from_yaml(&format!(
+            "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: ra, namespace: ns}}\nspec:\n  jwtRules:\n  - {rule}\n"
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    let e = doc("jwksUri: https://idp.example.com/jwks.json");
+    assert!(e.contains("no `issuer`") && e.contains("jwks.json"), "{e}");
+    let e = doc("audiences: [orders]");
+    assert!(e.contains("`issuer` or a `jwksUri`"), "{e}");
+}

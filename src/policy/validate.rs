@@ -31,6 +31,8 @@ fn source(rule: &str, s: &SourceSpec) -> Result<(), PolicyError> {
     nonempty(rule, "not_service_accounts", &s.not_service_accounts)?;
     nonempty(rule, "networks", &s.networks)?;
     nonempty(rule, "not_networks", &s.not_networks)?;
+    nonempty(rule, "remote_networks", &s.remote_networks)?;
+    nonempty(rule, "not_remote_networks", &s.not_remote_networks)?;
     nonempty(rule, "request_principals", &s.request_principals)?;
     nonempty(rule, "not_request_principals", &s.not_request_principals)
 }
@@ -40,6 +42,8 @@ fn operation(rule: &str, o: &OperationSpec) -> Result<(), PolicyError> {
     nonempty(rule, "not_ports", &o.not_ports)?;
     nonempty(rule, "hosts", &o.hosts)?;
     nonempty(rule, "not_hosts", &o.not_hosts)?;
+    nonempty(rule, "authorities", &o.authorities)?;
+    nonempty(rule, "not_authorities", &o.not_authorities)?;
     nonempty(rule, "methods", &o.methods)?;
     nonempty(rule, "not_methods", &o.not_methods)?;
     nonempty(rule, "paths", &o.paths)?;

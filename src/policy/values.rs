@@ -251,12 +251,58 @@ impl FromStr for HostPattern {
         let lower = lower.strip_suffix('.').unwrap_or(&lower);
         if lower.contains(':') && !lower.starts_with('[') {
             return Err(format!(
-                "`{s}`: host patterns never carry a port (ports are matched by `ports`)"
+                "`{s}`: host patterns never carry a port (ports are matched by `ports`; `authorities` match the authority with its port, as Istio's `hosts` do)"
             ));
         }
         Ok(Self(
             StringMatch::parse(lower).map_err(|e| format!("host {e}"))?,
         ))
+    }
+}
+
+/// An authority pattern: a [`StringMatch`] over the request's authority as the client
+/// sent it, `host[:port]` (Istio's `hosts`, see
+/// [`OperationSpec::authorities`](super::OperationSpec::authorities)). Compared case
+/// insensitively (the pattern is lower-cased, as the authority is) and with the port:
+/// `api.example.org` matches only an authority without a port, `api.example.org:8443`
+/// only that port, `api.example.org:*` any port, `*.example.org:443` any name under
+/// `example.org` on port 443.
+///
+/// A trailing dot of the host is removed and the port read as a number
+/// (`Example.ORG.:0443` is `example.org:443`), as the authority is normalized. A
+/// pattern that no valid authority could match (`a/b`, `user@host`, `host:abc`) is
+/// refused rather than loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AuthorityPattern(pub(crate) StringMatch);
+
+impl FromStr for AuthorityPattern {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        let never = || {
+            format!(
+                "`{s}` can match no authority (`host`, `host:port`, `[v6]:port`, with `*` first or last)"
+            )
+        };
+        if let Some(c) = lower.chars().find(|c| {
+            !(c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '.' | '_' | '~' | ':' | '[' | ']' | '*'))
+        }) {
+            return Err(format!("{}: `{c}` is not part of an authority", never()));
+        }
+        let m = StringMatch::parse(&lower).map_err(|e| format!("authority {e}"))?;
+        Ok(Self(match m {
+            StringMatch::Exact(t) => {
+                let (host, port) = super::normalize::split_authority(&t).ok_or_else(never)?;
+                StringMatch::Exact(super::normalize::normalize_authority(&t, host, port).into())
+            }
+            StringMatch::Suffix(t) => {
+                let t = t.replace(".:", ":");
+                StringMatch::Suffix(t.strip_suffix('.').unwrap_or(&t).into())
+            }
+            StringMatch::Prefix(t) => StringMatch::Prefix(t.replace(".:", ":").into()),
+            StringMatch::Any => StringMatch::Any,
+        }))
     }
 }
 
@@ -430,6 +476,7 @@ macro_rules! display_via {
 }
 display_via!(
     HostPattern => |v, f| fmt::Display::fmt(&v.0, f),
+    AuthorityPattern => |v, f| fmt::Display::fmt(&v.0, f),
     MethodPattern => |v, f| fmt::Display::fmt(&v.0, f),
     TextPattern => |v, f| fmt::Display::fmt(&v.0, f),
     NamespacePattern => |v, f| fmt::Display::fmt(&v.0, f),
@@ -466,6 +513,7 @@ macro_rules! serde_via_str {
 serde_via_str!(
     Cidr,
     HostPattern,
+    AuthorityPattern,
     MethodPattern,
     TextPattern,
     NamespacePattern,
