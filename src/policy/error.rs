@@ -214,3 +214,23 @@ pub enum PathError {
     #[error("invalid host `{0}`")]
     InvalidHost(String),
 }
+
+/// A YAML parse error as a [`PolicyError`] with its location.
+#[cfg(feature = "yaml")]
+pub(crate) fn yaml_error(e: &yaml_serde::Error) -> PolicyError {
+    PolicyError::Parse {
+        location: e
+            .location()
+            .map(|l| Location::at(l.line(), l.column()))
+            .unwrap_or_default(),
+        message: strip_position(&e.to_string()),
+    }
+}
+
+/// Drops a parser's own " at line X column Y" suffix (the location is kept apart).
+pub(crate) fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}

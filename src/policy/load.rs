@@ -4,7 +4,9 @@ use std::io::Read as _;
 use std::path::Path;
 
 use super::compiled::Policy;
-use super::error::{Location, PolicyError};
+#[cfg(feature = "yaml")]
+use super::error::yaml_error;
+use super::error::{Location, PolicyError, strip_position};
 use super::model::PolicySpec;
 use super::workload::WorkloadContext;
 
@@ -27,17 +29,6 @@ fn toml_error(text: &str, e: &toml::de::Error) -> PolicyError {
             .map(|s| Location::of_offset(text, s.start))
             .unwrap_or_default(),
         message: e.message().trim().to_owned(),
-    }
-}
-
-#[cfg(feature = "yaml")]
-pub(crate) fn yaml_error(e: &yaml_serde::Error) -> PolicyError {
-    PolicyError::Parse {
-        location: e
-            .location()
-            .map(|l| Location::at(l.line(), l.column()))
-            .unwrap_or_default(),
-        message: strip_position(&e.to_string()),
     }
 }
 
@@ -82,14 +73,6 @@ fn check_flow_nesting(text: &str) -> Result<(), PolicyError> {
         prev = b;
     }
     Ok(())
-}
-
-/// Drops a parser's own " at line X column Y" suffix (the location is kept apart).
-fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
 }
 
 impl Policy {
@@ -156,7 +139,7 @@ impl Policy {
         let is_manifest =
             |v: &yaml_serde::Value| v.get("apiVersion").is_some() || v.get("kind").is_some();
         if docs.iter().any(|(_, v)| is_manifest(v)) {
-            return super::manifest::import(text, context);
+            return super::import::import(text, context);
         }
         match docs.as_slice() {
             [] => Err(PolicyError::invalid("the policy document is empty")),

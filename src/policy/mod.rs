@@ -54,26 +54,10 @@ mod explain;
 mod flat;
 mod forwarded;
 mod handle;
+#[cfg(feature = "yaml")]
+mod import;
 mod index;
-#[cfg(feature = "yaml")]
-mod istio;
-#[cfg(feature = "yaml")]
-mod istio_authn;
-#[cfg(feature = "yaml")]
-mod istio_peer;
-#[cfg(feature = "yaml")]
-mod istio_scope;
-#[cfg(feature = "yaml")]
-mod istio_source;
-#[cfg(feature = "yaml")]
-mod linkerd;
-#[cfg(feature = "yaml")]
-mod linkerd_route;
-#[cfg(feature = "yaml")]
-mod linkerd_select;
 mod load;
-#[cfg(feature = "yaml")]
-mod manifest;
 mod matching;
 mod model;
 mod mtls;

@@ -24,12 +24,12 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::PolicyError;
-use super::istio_scope::Selector;
-use super::manifest::Object;
-use super::model::{Action, OperationSpec, RuleSpec, SourceSpec};
-use super::mtls::{MtlsMode, PeerAuthentication};
-use super::values::PortRange;
+use super::scope::Selector;
+use crate::policy::error::PolicyError;
+use crate::policy::import::document::Object;
+use crate::policy::model::{Action, OperationSpec, RuleSpec, SourceSpec};
+use crate::policy::mtls::{MtlsMode, PeerAuthentication};
+use crate::policy::values::PortRange;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::PolicyError;
-use super::manifest::Meta;
-use super::workload::WorkloadContext;
+use crate::policy::error::PolicyError;
+use crate::policy::import::document::Meta;
+use crate::policy::workload::WorkloadContext;
 
 /// Istio's `WorkloadSelector`.
 #[derive(Debug, Default, Deserialize)]

@@ -4,10 +4,10 @@
 
 use serde::Deserialize;
 
-use super::error::PolicyError;
-use super::istio_scope::{Selector, TargetRef};
-use super::manifest::Object;
-use super::request_authn::{JwtHeader, JwtRule, RequestAuthentication};
+use super::scope::{Selector, TargetRef};
+use crate::policy::error::PolicyError;
+use crate::policy::import::document::Object;
+use crate::policy::request_authn::{JwtHeader, JwtRule, RequestAuthentication};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -8,7 +8,7 @@
 //! - A `Server` applies to the pods its `podSelector` selects, in its own namespace.
 //!   With a [`WorkloadContext`], Servers of other namespaces or whose selector does
 //!   not select this workload's labels are skipped (with their routes and
-//!   authorizations), and listed in [`Policy::skipped`](super::Policy::skipped).
+//!   authorizations), and listed in [`Policy::skipped`](crate::policy::Policy::skipped).
 //!   Without one, a Server that selects by label cannot be placed, so it is refused,
 //!   and so is a named `port` (a container port's name): load with
 //!   `Policy::from_yaml_for` and a context with the pod's labels and named ports.
@@ -33,23 +33,26 @@
 //! domain never matches such a reference. Linkerd's control-plane namespace is not
 //! compared.
 //!
-//! [`ServerSpec::routes`]: super::ServerSpec::routes
-//! [`WorkloadContext`]: super::WorkloadContext
+//! [`ServerSpec::routes`]: crate::policy::ServerSpec::routes
+//! [`WorkloadContext`]: crate::policy::WorkloadContext
+
+mod route;
+mod select;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::PolicyError;
-use super::linkerd_route::{self, ParentRef, RouteSpecDoc};
-use super::linkerd_select::LabelSelector;
-use super::load::yaml_error;
-use super::manifest::{MetaOnly, and_sources, parse_all};
-use super::model::{
+use self::route::{ParentRef, RouteSpecDoc};
+use self::select::LabelSelector;
+use crate::policy::error::PolicyError;
+use crate::policy::error::yaml_error;
+use crate::policy::import::document::{MetaOnly, and_sources, parse_all};
+use crate::policy::model::{
     Action, DefaultPolicy, OperationSpec, PolicySpec, RouteSpec, RuleSpec, ServerSpec, SourceSpec,
 };
-use super::values::{Network, PortRange, TrustDomainName};
-use super::workload::WorkloadContext;
+use crate::policy::values::{Network, PortRange, TrustDomainName};
+use crate::policy::workload::WorkloadContext;
 
 /// The trust domain `ServiceAccount` and `Namespace` references mean: Linkerd's
 /// default identity trust domain (`identityTrustDomain` of the control plane).
@@ -519,7 +522,7 @@ impl Objects {
         for (r, grpc) in order {
             let id = r.id();
             let rname = r.metadata.qualified();
-            let converted = linkerd_route::convert(&id, &r.spec, *grpc)?;
+            let converted = route::convert(&id, &r.spec, *grpc)?;
             if converted.matches.is_empty() {
                 warnings.push(format!(
                     "`{id}`: `rules` is empty, so it matches no request; ignored"
@@ -837,7 +840,7 @@ fn client_sources(id: &str, ns: &str, c: &Client) -> Result<Vec<SourceSpec>, Pol
     // cluster's pod network)": its policy controller uses the cluster networks.
     let networks = match &c.networks {
         Some(n) if !n.is_empty() => n.clone(),
-        _ => super::matching::default_cluster_networks(),
+        _ => crate::policy::matching::default_cluster_networks(),
     };
     for s in &mut out {
         s.networks = Some(networks.clone().into());

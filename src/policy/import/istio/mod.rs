@@ -19,10 +19,10 @@
 //! CUSTOM (external authorizers) is rejected: meshless cannot call out, and skipping
 //! it would allow too much.
 //!
-//! Scoping (`istio_scope`): with a [`WorkloadContext`](super::WorkloadContext), a
+//! Scoping (`istio_scope`): with a [`WorkloadContext`](crate::policy::WorkloadContext), a
 //! document applies only to workloads of its namespace (every namespace from the root
 //! namespace) whose labels its `selector.matchLabels` match; the others are skipped,
-//! listed by [`Policy::skipped`](super::Policy::skipped), `explain` and the warnings,
+//! listed by [`Policy::skipped`](crate::policy::Policy::skipped), `explain` and the warnings,
 //! and never merged. When none of a file's authorization policies applies, Istio
 //! allows every request, and a load warning (`ALLOW-ALL: ...`) says so. Without a
 //! context no namespace scoping is applied and a label selector is an error.
@@ -39,19 +39,24 @@
 //! [`trusted_proxies`](crate::authorize::AuthorizeLayer::trusted_proxies), Istio's
 //! `numTrustedProxies`). In one `source` they are ANDed, as every field is.
 
+mod authn;
+mod peer;
+mod scope;
+mod source;
+
 use serde::Deserialize;
 
-use super::claim::ClaimPath;
-use super::error::PolicyError;
-use super::istio_authn::{RequestAuthnSpec, request_authn};
-use super::istio_scope::{Scope, Selector, Target, TargetRef};
-use super::load::yaml_error;
-use super::manifest::{Object, and_sources, parse_all, parse_opt};
-use super::model::{
+use self::authn::{RequestAuthnSpec, request_authn};
+use self::scope::{Scope, Selector, Target, TargetRef};
+use crate::policy::claim::ClaimPath;
+use crate::policy::error::PolicyError;
+use crate::policy::error::yaml_error;
+use crate::policy::import::document::{Object, and_sources, parse_all, parse_opt};
+use crate::policy::model::{
     Action, ConditionSpec, DefaultPolicy, OperationSpec, PolicySpec, RuleSpec, SourceSpec,
 };
-use super::mtls::PeerAuthentication;
-use super::request_authn::RequestAuthentication;
+use crate::policy::mtls::PeerAuthentication;
+use crate::policy::request_authn::RequestAuthentication;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -139,7 +144,7 @@ struct When {
 #[derive(Default)]
 pub(crate) struct Objects {
     authz: Vec<Object<AuthzSpec>>,
-    peer: Vec<Object<super::istio_peer::PeerAuthnSpec>>,
+    peer: Vec<Object<self::peer::PeerAuthnSpec>>,
     request: Vec<Object<RequestAuthnSpec>>,
 }
 
@@ -178,7 +183,7 @@ impl Objects {
 
     pub(crate) fn into_spec(
         self,
-        context: Option<&super::workload::WorkloadContext>,
+        context: Option<&crate::policy::workload::WorkloadContext>,
     ) -> Result<Imported, PolicyError> {
         let mut warnings = Vec::new();
         let mut skipped = Vec::new();
@@ -271,7 +276,7 @@ impl Objects {
                 Scope::Applies { selected, mesh } => peer_objects.push((selected, mesh, p)),
             }
         }
-        let peer = super::istio_peer::resolve(peer_objects, &mut rules, &mut warnings)?;
+        let peer = self::peer::resolve(peer_objects, &mut rules, &mut warnings)?;
         let mut request = Vec::new();
         for r in self.request {
             let target = Target {
@@ -367,7 +372,7 @@ fn convert_source(
     s: &Source,
     warnings: &mut Vec<String>,
 ) -> Result<Option<SourceSpec>, PolicyError> {
-    use super::istio_source::{principals, service_accounts, trust_domains};
+    use self::source::{principals, service_accounts, trust_domains};
     let has = |v: &Option<Vec<String>>| v.is_some();
     if (has(&s.service_accounts) || has(&s.not_service_accounts))
         && (has(&s.principals)
@@ -451,7 +456,7 @@ fn apply_when(
             parse_opt(name, &w.values)?,
             parse_opt(name, &w.not_values)?,
         );
-        super::validate::condition(name, &c)?;
+        crate::policy::validate::condition(name, &c)?;
         rule.when.get_or_insert_with(Vec::new).push(c);
         return Ok(true);
     }
@@ -479,7 +484,7 @@ fn apply_when(
             parse_opt(name, &w.not_values)?,
         );
         c.space_delimited = split;
-        super::validate::condition(name, &c)?;
+        crate::policy::validate::condition(name, &c)?;
         rule.when.get_or_insert_with(Vec::new).push(c);
         return Ok(true);
     }
@@ -505,7 +510,7 @@ fn apply_when(
             ..SourceSpec::default()
         },
         "source.principal" => {
-            use super::istio_source::principals;
+            use self::source::principals;
             let ids = principals(name, &w.values, false, warnings)?;
             if ids.is_never() {
                 return Ok(false);
@@ -549,13 +554,13 @@ fn fold_into_to<T: Clone>(
     rule: &mut RuleSpec,
     key: &str,
     field: &str,
-    values: Option<super::model::List<T>>,
-    not_values: Option<super::model::List<T>>,
+    values: Option<crate::policy::model::List<T>>,
+    not_values: Option<crate::policy::model::List<T>>,
     get: impl Fn(
         &mut OperationSpec,
     ) -> (
-        &mut Option<super::model::List<T>>,
-        &mut Option<super::model::List<T>>,
+        &mut Option<crate::policy::model::List<T>>,
+        &mut Option<crate::policy::model::List<T>>,
     ),
 ) -> Result<(), PolicyError> {
     let to = rule

@@ -14,11 +14,11 @@
 //!   prefix / suffix / presence matches, which are refused here).
 //! - Errors quote the value as written, never the rewritten `spiffe://` value.
 
-use super::error::PolicyError;
-use super::manifest::parse_opt;
-use super::model::List;
-use super::pattern::IdentityPattern;
-use super::values::ServiceAccountPattern;
+use crate::policy::error::PolicyError;
+use crate::policy::import::document::parse_opt;
+use crate::policy::model::List;
+use crate::policy::pattern::IdentityPattern;
+use crate::policy::values::ServiceAccountPattern;
 
 /// A converted list field.
 pub(crate) enum Field<T> {
@@ -151,7 +151,7 @@ pub(crate) fn trust_domains(
     name: &str,
     field: &str,
     values: &Option<Vec<String>>,
-) -> Result<Option<List<super::values::TrustDomainName>>, PolicyError> {
+) -> Result<Option<List<crate::policy::values::TrustDomainName>>, PolicyError> {
     if let Some(v) = values.iter().flatten().find(|v| v.contains('*')) {
         return Err(PolicyError::unsupported(format!(
             "authorization policy `{name}`: `{field}` value `{v}`: meshless matches trust domains exactly; prefix, suffix and presence (`*`) matches are not supported"

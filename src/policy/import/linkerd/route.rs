@@ -8,10 +8,10 @@
 
 use serde::Deserialize;
 
-use super::error::PolicyError;
-use super::manifest::parse_all;
-use super::model::{ConditionSpec, List, RouteMatchSpec};
-use super::values::HostPattern;
+use crate::policy::error::PolicyError;
+use crate::policy::import::document::parse_all;
+use crate::policy::model::{ConditionSpec, List, RouteMatchSpec};
+use crate::policy::values::HostPattern;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::error::PolicyError;
+use crate::policy::error::PolicyError;
 
 /// A `LabelSelector`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,67 +1,33 @@
-//! Multi-document Kubernetes manifests: dispatch by `apiVersion`/`kind` to the
-//! Linkerd and Istio importers, which produce the native [`PolicySpec`].
+//! Importing Kubernetes manifests, as a one-way pipeline:
 //!
-//! Every document is deserialized with its location (line and column relative to
-//! the whole file). Objects of other kinds are reported in the warnings, never
-//! silently dropped.
+//! 1. [`document`]: the manifest stream is read into typed documents (`metadata`,
+//!    `spec`), each with its location;
+//! 2. [`istio`] and [`linkerd`]: each mesh's objects are translated into the native
+//!    [`PolicySpec`](crate::policy::PolicySpec), for the workload the
+//!    [`WorkloadContext`](crate::policy::WorkloadContext) describes;
+//! 3. this module: dispatch by `apiVersion`/`kind`, the checks that nothing is silently
+//!    ignored, and the compiled [`Policy`].
+//!
+//! Each step uses only the ones before it. Objects of kinds that are not policy are
+//! reported in the warnings; unknown kinds of a policy group, and files that authorize
+//! nothing, are errors.
 
-use std::collections::BTreeMap;
+mod document;
+mod istio;
+mod linkerd;
 
 use serde::Deserialize;
 
-use super::compiled::Policy;
-use super::error::PolicyError;
-use super::load::yaml_error;
-use super::model::SourceSpec;
-
-/// `metadata` of a Kubernetes object (other metadata fields are ignored).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct Meta {
-    pub(crate) name: String,
-    #[serde(default)]
-    pub(crate) namespace: Option<String>,
-    #[serde(default)]
-    pub(crate) annotations: BTreeMap<String, String>,
-}
-
-impl Meta {
-    pub(crate) fn ns(&self) -> &str {
-        self.namespace.as_deref().unwrap_or("default")
-    }
-
-    pub(crate) fn qualified(&self) -> String {
-        format!("{}/{}", self.ns(), self.name)
-    }
-}
-
-/// A Kubernetes object with a typed `spec`.
-#[derive(Debug, Deserialize)]
-pub(crate) struct Object<S> {
-    #[serde(rename = "apiVersion")]
-    #[allow(dead_code)]
-    pub(crate) api_version: String,
-    #[allow(dead_code)]
-    pub(crate) kind: String,
-    pub(crate) metadata: Meta,
-    pub(crate) spec: S,
-    #[serde(default)]
-    #[allow(dead_code)]
-    status: Option<serde::de::IgnoredAny>,
-}
-
-/// A Kubernetes object we only read metadata of.
-#[derive(Debug, Deserialize)]
-pub(crate) struct MetaOnly {
-    pub(crate) metadata: Meta,
-}
+use crate::policy::compiled::Policy;
+use crate::policy::error::{PolicyError, yaml_error};
 
 /// Collected objects, in file order.
 #[derive(Default)]
 pub(crate) struct Manifests<'c> {
     /// The workload enforcing, when the caller said which.
-    pub(crate) context: Option<&'c super::workload::WorkloadContext>,
-    pub(crate) linkerd: super::linkerd::Objects,
-    pub(crate) istio: super::istio::Objects,
+    pub(crate) context: Option<&'c crate::policy::workload::WorkloadContext>,
+    pub(crate) linkerd: linkerd::Objects,
+    pub(crate) istio: istio::Objects,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -102,7 +68,7 @@ fn group(api_version: &str) -> &str {
 /// Parses every document of `text` and imports the policy it describes.
 pub(crate) fn import(
     text: &str,
-    context: Option<&super::workload::WorkloadContext>,
+    context: Option<&crate::policy::workload::WorkloadContext>,
 ) -> Result<Policy, PolicyError> {
     let mut m = Manifests {
         context,
@@ -222,77 +188,6 @@ pub(crate) fn import(
     policy.peer_authentication = peer_auth;
     policy.request_authentication = request_auth;
     Ok(policy)
-}
-
-/// AND of two OR-lists of sources: every pair merged. Fails when both sides of a
-/// pair constrain the same field (that intersection cannot be written as one entry).
-pub(crate) fn and_sources(
-    a: Vec<SourceSpec>,
-    b: Vec<SourceSpec>,
-) -> Result<Vec<SourceSpec>, String> {
-    let mut out = Vec::with_capacity(a.len() * b.len());
-    for x in &a {
-        for y in &b {
-            out.push(merge(x.clone(), y.clone())?);
-        }
-    }
-    Ok(out)
-}
-
-fn merge(mut x: SourceSpec, y: SourceSpec) -> Result<SourceSpec, String> {
-    macro_rules! take {
-        ($($f:ident),*) => {$(
-            if y.$f.is_some() {
-                if x.$f.is_some() {
-                    return Err(format!("two references both constrain `{}`", stringify!($f)));
-                }
-                x.$f = y.$f;
-            }
-        )*};
-    }
-    take!(
-        identities,
-        not_identities,
-        trust_domains,
-        not_trust_domains,
-        namespaces,
-        not_namespaces,
-        service_accounts,
-        not_service_accounts,
-        networks,
-        not_networks,
-        remote_networks,
-        not_remote_networks,
-        authenticated,
-        request_principals,
-        not_request_principals
-    );
-    Ok(x)
-}
-
-/// Parses a list of pattern strings, reporting the object on error.
-pub(crate) fn parse_all<T: std::str::FromStr<Err = String>>(
-    object: &str,
-    values: &[String],
-) -> Result<Vec<T>, PolicyError> {
-    values
-        .iter()
-        .map(|v| {
-            v.parse()
-                .map_err(|e: String| PolicyError::invalid(format!("`{object}`: {e}")))
-        })
-        .collect()
-}
-
-/// [`parse_all`] over an optional list.
-pub(crate) fn parse_opt<T: std::str::FromStr<Err = String>>(
-    object: &str,
-    values: &Option<Vec<String>>,
-) -> Result<Option<Box<[T]>>, PolicyError> {
-    values
-        .as_deref()
-        .map(|v| parse_all(object, v).map(Vec::into_boxed_slice))
-        .transpose()
 }
 
 #[cfg(test)]
