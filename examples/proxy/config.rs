@@ -22,6 +22,54 @@ pub struct Config {
     pub admin: Option<Admin>,
     #[serde(default)]
     pub runtime: Runtime,
+    /// Which workload this proxy guards, for Istio/Linkerd manifests written for many.
+    pub workload: Option<Workload>,
+}
+
+/// `[workload]` (optional): the pod this proxy guards. With it, Kubernetes manifests
+/// apply only where the mesh would apply them (namespace, selectors, named ports); the
+/// identity is the proxy's own SVID.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// The downward API labels file (`key="value"` per line).
+    pub labels_file: Option<PathBuf>,
+    /// Labels given inline (added to those of the file).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Container port names (`http = 8080`), as Linkerd `Server.port` may name them.
+    #[serde(default)]
+    pub named_ports: BTreeMap<String, u16>,
+    /// The namespace, when the SVID does not carry one (`/ns/<ns>/sa/<sa>`).
+    pub namespace: Option<String>,
+    /// Istio's root namespace (default `istio-system`).
+    pub istio_root_namespace: Option<String>,
+}
+
+impl Workload {
+    /// The context for the workload whose SVID is `id`.
+    pub fn context(
+        &self,
+        id: meshless::SpiffeId,
+    ) -> Result<meshless::policy::WorkloadContext, String> {
+        let mut ctx = meshless::policy::WorkloadContext::new().identity(id.into());
+        if let Some(file) = &self.labels_file {
+            ctx = ctx.labels_from_file(file).map_err(|e| e.to_string())?;
+        }
+        for (k, v) in &self.labels {
+            ctx = ctx.label(k, v);
+        }
+        for (name, port) in &self.named_ports {
+            ctx = ctx.named_port(name, *port);
+        }
+        if let Some(ns) = &self.namespace {
+            ctx = ctx.namespace_name(ns);
+        }
+        if let Some(root) = &self.istio_root_namespace {
+            ctx = ctx.istio_root_namespace(root);
+        }
+        Ok(ctx)
+    }
 }
 
 /// `[identity]`: our SVID and the bundles we trust.
@@ -207,6 +255,9 @@ impl Config {
         fix(&mut self.identity.bundle);
         self.identity.federation.values_mut().for_each(fix);
         self.inbound.iter_mut().for_each(|i| fix(&mut i.policy));
+        if let Some(file) = self.workload.as_mut().and_then(|w| w.labels_file.as_mut()) {
+            fix(file);
+        }
     }
 
     /// Cross-field checks that serde cannot express.

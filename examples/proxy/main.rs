@@ -151,15 +151,33 @@ fn tls_files(config: &Config) -> Result<FileSourceBuilder, String> {
 /// `--check`: the config, the certificates and every policy, all reported at once.
 async fn check(path: &Path, config: &Config) -> ExitCode {
     let mut problems = Vec::new();
+    let mut own_id = None;
     match tls_files(config) {
         Ok(builder) => match builder.load().await {
-            Ok(material) => println!("identity: {}", material.svid().spiffe_id()),
+            Ok(material) => {
+                println!("identity: {}", material.svid().spiffe_id());
+                own_id = Some(material.svid().spiffe_id().clone());
+            }
             Err(err) => problems.push(format!("identity: {err}")),
         },
         Err(err) => problems.push(format!("identity.federation: {err}")),
     }
+    let context = match (&config.workload, own_id) {
+        (Some(w), Some(id)) => match w.context(id) {
+            Ok(ctx) => Some(ctx),
+            Err(err) => {
+                problems.push(format!("workload: {err}"));
+                None
+            }
+        },
+        _ => None,
+    };
     for inbound in &config.inbound {
-        match Policy::load(&inbound.policy) {
+        let loaded = match &context {
+            Some(ctx) => Policy::load_for(&inbound.policy, ctx),
+            None => Policy::load(&inbound.policy),
+        };
+        match loaded {
             Ok(policy) => {
                 println!(
                     "inbound {} ({:?}): policy `{}`: {} rule(s)",
@@ -218,9 +236,19 @@ async fn run(config: Config) -> Result<(), RunError> {
     let (trigger, shutdown) = shutdown::channel();
     let mut tasks = JoinSet::new();
     let mut policies = Vec::new();
+    let context = match &config.workload {
+        Some(w) => Some(
+            w.context(source.current().svid().spiffe_id().clone())
+                .map_err(|e| RunError::Other(format!("workload: {e}")))?,
+        ),
+        None => None,
+    };
     for inbound in config.inbound {
-        let policy = PolicyHandle::from_file(&inbound.policy)
-            .map_err(|e| RunError::Policy(inbound.listen, e))?;
+        let policy = match &context {
+            Some(ctx) => PolicyHandle::from_file_for(&inbound.policy, ctx.clone()),
+            None => PolicyHandle::from_file(&inbound.policy),
+        }
+        .map_err(|e| RunError::Policy(inbound.listen, e))?;
         for warning in policy.current().warnings() {
             tracing::warn!(target: "proxy", listen = %inbound.listen, "policy: {warning}");
         }

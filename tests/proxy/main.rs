@@ -11,3 +11,4 @@ mod http;
 mod outbound;
 mod reload;
 mod tcp;
+mod workload;
