@@ -650,3 +650,56 @@ fn keys_without_kid_are_tried_for_tokens_with_kid() {
         TokenError::BadSignature
     );
 }
+
+#[test]
+fn an_issuer_less_rule_accepts_any_issuer_signed_by_its_keys_after_the_named_ones() {
+    // Istio: "Either the issuer claim or a JWKSUri is required ... the issuer claim may
+    // be dynamic": a jwtRule with only a jwksUri accepts tokens of any issuer signed by
+    // its keys.
+    let k = keys();
+    let dynamic = JwksSource::from_jwks(&TestJwtKey::jwks(&[&k.rsa])).unwrap();
+    let v = JwtVerifier::new([idp_issuer(), JwtIssuer::any_issuer(dynamic).audience(AUD)]).unwrap();
+    // Any `iss` no named issuer claims, signed by the issuer-less rule's key: its own
+    // `iss/sub` is the principal.
+    let t = k
+        .rsa
+        .sign(&claims(r#""iss":"https://tenant-7.idp.test""#))
+        .unwrap();
+    let verified = v.verify_at(&t, NOW).unwrap();
+    assert_eq!(
+        verified.principal().as_str(),
+        "https://tenant-7.idp.test/user-1"
+    );
+    // Signed by a key the issuer-less rule does not hold: refused.
+    let t =
+        k.ec.sign(&claims(r#""iss":"https://tenant-7.idp.test""#))
+            .unwrap();
+    assert!(v.verify_at(&t, NOW).is_err());
+    // A named issuer keeps its own keys: its `iss` is never checked against the
+    // issuer-less rule's.
+    let t = k.ec.sign(&claims("")).unwrap();
+    assert_eq!(
+        v.verify_at(&t, NOW).unwrap().principal().as_str(),
+        format!("{ISS}/user-1")
+    );
+    // The principal needs an `iss`; and the audience is still checked.
+    let t = k
+        .rsa
+        .sign(&format!(r#"{{"sub":"u","aud":"{AUD}","exp":{}}}"#, NOW + 9))
+        .unwrap();
+    assert_eq!(reason(&v, &t), TokenError::MissingClaim("iss"));
+    let t = k
+        .rsa
+        .sign(&claims(r#""iss":"https://x.test","aud":"other""#))
+        .unwrap();
+    assert_eq!(reason(&v, &t), TokenError::WrongAudience("other".into()));
+    // One issuer-less rule per verifier.
+    let two = [
+        JwtIssuer::any_issuer(JwksSource::from_jwks(&idp_jwks()).unwrap()).audience(AUD),
+        JwtIssuer::any_issuer(JwksSource::from_jwks(&idp_jwks()).unwrap()).audience(AUD),
+    ];
+    assert!(matches!(
+        JwtVerifier::new(two),
+        Err(JwtConfigError::DuplicateIssuer(_))
+    ));
+}

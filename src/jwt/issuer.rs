@@ -49,6 +49,8 @@ pub(crate) enum IssuerKind {
     Oidc(Box<str>),
     /// JWT-SVIDs: tokens whose `sub` is a SPIFFE ID of this trust domain.
     JwtSvid(TrustDomain),
+    /// Tokens of any `iss` that no other rule names, signed by these keys.
+    AnyIssuer,
 }
 
 /// Where a token is read from.
@@ -95,6 +97,15 @@ impl JwtIssuer {
     /// be configured, and [`allow_any_audience`](Self::allow_any_audience) is refused.
     pub fn jwt_svid(trust_domain: TrustDomain, bundle: JwksSource) -> Self {
         Self::with_kind(IssuerKind::JwtSvid(trust_domain), bundle)
+    }
+
+    /// Tokens of **any issuer** that no other configured issuer names, verified against
+    /// `keys`: Istio's `jwtRules` entry with a `jwksUri` and no `issuer` ("the issuer
+    /// claim may be dynamic"). The principal is the token's own `iss/sub`, so `iss`
+    /// must still be a string. At most one such issuer per verifier; it is tried only
+    /// for tokens whose `iss` no named issuer claims.
+    pub fn any_issuer(keys: JwksSource) -> Self {
+        Self::with_kind(IssuerKind::AnyIssuer, keys)
     }
 
     fn with_kind(kind: IssuerKind, keys: JwksSource) -> Self {
@@ -207,12 +218,13 @@ impl JwtIssuer {
         match &self.kind {
             IssuerKind::Oidc(iss) => iss,
             IssuerKind::JwtSvid(td) => td.as_str(),
+            IssuerKind::AnyIssuer => "*",
         }
     }
 
     /// Whether any audience is accepted: never for JWT-SVIDs, whatever was configured.
     pub(crate) fn accepts_any_audience(&self) -> bool {
-        self.any_audience && matches!(self.kind, IssuerKind::Oidc(_))
+        self.any_audience && !matches!(self.kind, IssuerKind::JwtSvid(_))
     }
 
     /// The token locations in force (the default when none were configured).

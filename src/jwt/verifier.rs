@@ -34,6 +34,8 @@ pub const MAX_TOKEN_LEN: usize = 32 * 1024;
 pub struct JwtVerifier {
     rules: Vec<Rule>,
     by_issuer: HashMap<Box<str>, usize>,
+    /// The issuer-less rule ([`JwtIssuer::any_issuer`]), if any.
+    any_issuer: Option<usize>,
     by_trust_domain: HashMap<Box<str>, usize>,
     pub(crate) locations: Vec<TokenLocation>,
 }
@@ -116,16 +118,21 @@ impl JwtVerifier {
         let mut v = Self {
             rules: Vec::new(),
             by_issuer: HashMap::new(),
+            any_issuer: None,
             by_trust_domain: HashMap::new(),
             locations: Vec::new(),
         };
         for issuer in issuers {
             let index = v.rules.len();
-            let (map, key) = match &issuer.kind {
-                IssuerKind::Oidc(iss) => (&mut v.by_issuer, iss.clone()),
-                IssuerKind::JwtSvid(td) => (&mut v.by_trust_domain, td.as_str().into()),
+            let duplicate = match &issuer.kind {
+                IssuerKind::Oidc(iss) => v.by_issuer.insert(iss.clone(), index).is_some(),
+                IssuerKind::JwtSvid(td) => v
+                    .by_trust_domain
+                    .insert(td.as_str().into(), index)
+                    .is_some(),
+                IssuerKind::AnyIssuer => v.any_issuer.replace(index).is_some(),
             };
-            if map.insert(key, index).is_some() {
+            if duplicate {
                 return Err(JwtConfigError::DuplicateIssuer(issuer.name().to_owned()));
             }
             // A JWT-SVID's audience is its scope: always required and checked.
@@ -313,6 +320,11 @@ impl JwtVerifier {
                 RequestPrincipal::jwt_svid(id, iss)
             }
             IssuerKind::Oidc(iss) => RequestPrincipal::new(iss, sub),
+            // Routed here only with a string `iss` (see `route`).
+            IssuerKind::AnyIssuer => match payload.get("iss") {
+                Some(Value::String(iss)) => RequestPrincipal::new(iss, sub),
+                _ => return Err(TokenError::MissingClaim("iss")),
+            },
         };
         Ok(VerifiedToken {
             principal,
@@ -338,9 +350,9 @@ impl JwtVerifier {
             return Ok(i);
         }
         match payload.get("iss") {
-            Some(Value::String(iss)) => match self.by_issuer.get(iss.as_str()) {
-                Some(&i) => Ok(i),
-                None => Err(TokenError::UnknownIssuer(iss.clone())),
+            Some(Value::String(iss)) => match (self.by_issuer.get(iss.as_str()), self.any_issuer) {
+                (Some(&i), _) | (None, Some(i)) => Ok(i),
+                (None, None) => Err(TokenError::UnknownIssuer(iss.clone())),
             },
             Some(_) => Err(TokenError::InvalidClaim("iss")),
             None => match trust_domain {

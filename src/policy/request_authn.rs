@@ -22,7 +22,8 @@ pub struct RequestAuthentication {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct JwtRule {
-    /// The `iss` tokens must carry.
+    /// The `iss` tokens must carry; empty for a rule with only a `jwksUri`, which accepts
+    /// tokens of any issuer signed by its keys (`JwtIssuer::any_issuer`).
     pub issuer: String,
     /// Accepted audiences; empty means any (Istio's behaviour, reported as a warning).
     pub audiences: Vec<String>,
@@ -164,7 +165,14 @@ mod convert {
             let split = ["scope", "permission"]
                 .into_iter()
                 .chain(self.space_delimited_claims.iter().map(String::as_str));
-            let mut issuer = JwtIssuer::new(&self.issuer, keys)?
+            // Istio: a rule with a `jwksUri` and no `issuer` accepts tokens of any issuer
+            // signed by its keys.
+            let issuer = if self.issuer.is_empty() {
+                JwtIssuer::any_issuer(keys)
+            } else {
+                JwtIssuer::new(&self.issuer, keys)?
+            };
+            let mut issuer = issuer
                 .audiences(self.audiences.iter().map(String::as_str))
                 .forward_original_token(self.forward_original_token)
                 .space_delimited_claims(split);

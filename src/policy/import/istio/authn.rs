@@ -66,19 +66,18 @@ pub(crate) fn request_authn(
     let name = o.metadata.qualified();
     let mut rules = Vec::new();
     for r in o.spec.jwt_rules {
-        // Istio's validation: "issuer or jwksUri must be non-empty string". A rule
-        // with a `jwksUri` and no `issuer` is valid in Istio (its tokens'
-        // `iss` is not checked), but the JWT layer picks a token's rule by its `iss`,
-        // so meshless refuses it rather than guess which keys to try.
+        // Istio's validation: "issuer or jwksUri must be non-empty string". A rule with
+        // a `jwksUri` and no `issuer` accepts tokens of any issuer signed by those keys
+        // ("the issuer claim may be dynamic"): `JwtIssuer::any_issuer`.
         if r.issuer.is_empty() {
-            return Err(match &r.jwks_uri {
-                Some(uri) => PolicyError::unsupported(format!(
-                    "request authentication `{name}`: the jwt rule with `jwksUri` `{uri}` has no `issuer`: Istio then accepts tokens of any issuer signed by those keys, which the JWT layer (one rule per issuer) does not support; set `issuer`"
-                )),
-                None => PolicyError::invalid(format!(
+            if r.jwks_uri.is_none() {
+                return Err(PolicyError::invalid(format!(
                     "request authentication `{name}`: a jwt rule needs an `issuer` or a `jwksUri`"
-                )),
-            });
+                )));
+            }
+            warnings.push(format!(
+                "request authentication `{name}`: a jwt rule has no `issuer`: tokens of any issuer signed by its `jwksUri` keys are accepted, as in Istio"
+            ));
         }
         if r.jwks.is_some() && r.jwks_uri.is_some() {
             return Err(PolicyError::invalid(format!(
