@@ -292,8 +292,34 @@ fn method_pseudo_header_in_when() {
     assert!(decide(&p, &get(None, "/")).is_allowed());
     let post = RequestAttrs::connection(None, None, Some(8000)).with_request("POST", "/");
     assert!(!decide(&p, &post).is_allowed());
-    let e = Policy::from_yaml(&doc.replace(":method", ":path")).unwrap_err();
-    assert!(e.to_string().contains("paths"), "{e}");
+    // `:path` is the path (the query is not matched, so a value with one is refused);
+    // `:authority` is what `hosts` match, port included, case-insensitively.
+    let path = Policy::from_yaml(
+        &doc.replace(":method", ":path")
+            .replace("\"GET\"", "\"/api/*\""),
+    )
+    .unwrap();
+    assert!(decide(&path, &get(None, "/api/v1")).is_allowed());
+    assert!(!decide(&path, &get(None, "/admin")).is_allowed());
+    let e = Policy::from_yaml(
+        &doc.replace(":method", ":path")
+            .replace("\"GET\"", "\"/a?x=1\""),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("query"), "{e}");
+    let authority = Policy::from_yaml(
+        &doc.replace(":method", ":authority")
+            .replace("\"GET\"", "\"api.example.com:8443\""),
+    )
+    .unwrap();
+    let at = |a: &'static str| {
+        RequestAttrs::connection(None, None, Some(8000))
+            .with_request("GET", "/")
+            .with_authority(a)
+    };
+    // (The layer lower-cases the authority before deciding.)
+    assert!(decide(&authority, &at("api.example.com:8443")).is_allowed());
+    assert!(!decide(&authority, &at("api.example.com")).is_allowed());
 }
 
 const PEER: &str = r#"

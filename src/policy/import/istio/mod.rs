@@ -583,8 +583,9 @@ fn fold_into_to<T: Clone>(
     Ok(())
 }
 
-/// `request.headers[:method]`: Envoy's pseudo-header, the request method. Other
-/// pseudo-headers are refused with the field to use instead.
+/// `request.headers[:method]`, `[:authority]` and `[:path]`: Envoy's pseudo-headers,
+/// read as `methods`, `hosts` and `paths` are (`:path` values with a query are refused:
+/// `paths` ignore the query). Other pseudo-headers are refused.
 fn pseudo_header(
     name: &str,
     rule: &mut RuleSpec,
@@ -598,15 +599,32 @@ fn pseudo_header(
                 (&mut op.methods, &mut op.not_methods)
             })
         }
-        ":authority" | ":path" => Err(PolicyError::unsupported(format!(
-            "authorization policy `{name}`: condition key `{}` is not supported: write `to.operation.{}` instead",
-            w.key,
-            if header == ":path" {
-                "paths` (the query is ignored there"
-            } else {
-                "hosts` (matched case-insensitively"
+        // Envoy's `:authority` is what `hosts` match: the same field.
+        ":authority" => {
+            let (p, np) = (parse_opt(name, &w.values)?, parse_opt(name, &w.not_values)?);
+            fold_into_to(name, rule, &w.key, "authorities", p, np, |op| {
+                (&mut op.authorities, &mut op.not_authorities)
+            })
+        }
+        // Envoy's `:path` carries the query too; `paths` match the path alone, so a
+        // value naming a query could never be read the same way and is refused.
+        ":path" => {
+            let all = w
+                .values
+                .iter()
+                .flatten()
+                .chain(w.not_values.iter().flatten());
+            if let Some(v) = all.into_iter().find(|v| v.contains('?')) {
+                return Err(PolicyError::unsupported(format!(
+                    "authorization policy `{name}`: condition key `{}` value `{v}` names a query, which meshless does not match: match the path alone",
+                    w.key
+                )));
             }
-        ))),
+            let (p, np) = (parse_opt(name, &w.values)?, parse_opt(name, &w.not_values)?);
+            fold_into_to(name, rule, &w.key, "paths", p, np, |op| {
+                (&mut op.paths, &mut op.not_paths)
+            })
+        }
         _ => Err(PolicyError::unsupported(format!(
             "authorization policy `{name}`: condition key `{}` (a pseudo-header) is not supported",
             w.key
