@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod authorize;
+pub mod guide;
 mod identity;
 pub mod jwt;
 pub mod metrics;

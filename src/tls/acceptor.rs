@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::server::{NoServerSessionStorage, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::{MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_server_alpn, provider};
+use super::{
+    MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_server_alpn, server_config,
+};
 use crate::svid::validate_leaf;
 use crate::{PeerIdentity, Unauthenticated};
 
@@ -106,11 +106,26 @@ impl MtlsAcceptorBuilder {
         self
     }
 
-    /// Builds the acceptor.
+    /// The `rustls::ServerConfig` the acceptor would use, for servers that drive rustls
+    /// themselves (tokio-rustls, hyper-rustls, a QUIC stack).
+    ///
+    /// It guarantees what the acceptor's TLS does: a client certificate is required
+    /// (unless [`allow_missing_client_certificate`](Self::allow_missing_client_certificate))
+    /// and verified against the bundle of the client's own trust domain, read from the
+    /// source at each handshake, as is the SVID presented; the crate's
+    /// [`provider()`](super::provider) is used; and there is **no resumption** (no session
+    /// cache, no tickets). rustls does not re-run the client-certificate verifier when it
+    /// resumes a session and restores the old peer certificates, so a caller that turns
+    /// resumption back on lets a client whose certificate was since revoked, or whose
+    /// trust bundle was rotated away, resume as the identity it had; every SPIFFE ID read
+    /// from such a connection must then be re-derivable from a fresh verification.
+    /// Permissive mode, the handshake timeout and the bound on concurrent handshakes are
+    /// the acceptor's and do not apply. Read the verified ID with
+    /// [`peer_id`](super::peer_id).
     ///
     /// # Errors
     /// [`TlsError::Config`] if rustls refuses the configuration.
-    pub fn build(self) -> Result<MtlsAcceptor, TlsError> {
+    pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let mut verifier = SpiffeClientVerifier::new(self.source.clone());
         if self.optional_client_cert {
             verifier = verifier.allow_missing_client_certificate();
@@ -118,41 +133,26 @@ impl MtlsAcceptorBuilder {
         if let Some(max) = self.max_intermediates {
             verifier = verifier.max_intermediates(max);
         }
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_client_cert_verifier(Arc::new(verifier))
-            .with_cert_resolver(Arc::new(CurrentSvid(self.source)));
-        // rustls skips the client-certificate verifier on resumption and restores the
-        // old peer certificates: no session cache and no tickets, so that every
-        // connection is verified against the material in force now.
-        config.session_storage = Arc::new(NoServerSessionStorage {});
-        config.send_tls13_tickets = 0;
-        config.alpn_protocols = self.alpn;
+        server_config::build(self.source, verifier, self.alpn)
+    }
+
+    /// Builds the acceptor.
+    ///
+    /// # Errors
+    /// [`TlsError::Config`] if rustls refuses the configuration.
+    pub fn build(self) -> Result<MtlsAcceptor, TlsError> {
+        let (permissive, optional_client_cert) = (self.permissive, self.optional_client_cert);
+        let (timeout, max_handshakes) = (self.timeout, self.max_handshakes);
+        let config = self.server_config()?;
         Ok(MtlsAcceptor {
             inner: Arc::new(Inner {
-                tls: TlsAcceptor::from(Arc::new(config)),
-                permissive: self.permissive,
-                optional_client_cert: self.optional_client_cert,
-                timeout: self.timeout,
-                handshakes: Semaphore::new(self.max_handshakes),
+                tls: TlsAcceptor::from(config),
+                permissive,
+                optional_client_cert,
+                timeout,
+                handshakes: Semaphore::new(max_handshakes),
             }),
         })
-    }
-}
-
-/// Serves whatever SVID the source holds at the time of each handshake.
-struct CurrentSvid(TlsSource);
-
-impl fmt::Debug for CurrentSvid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CurrentSvid")
-    }
-}
-
-impl ResolvesServerCert for CurrentSvid {
-    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.load().svid().certified_key().clone())
     }
 }
 
@@ -176,6 +176,12 @@ impl MtlsAcceptor {
             max_intermediates: None,
             alpn: default_server_alpn(),
         }
+    }
+
+    /// The rustls configuration this acceptor uses (see
+    /// [`MtlsAcceptorBuilder::server_config`]).
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.inner.tls.config().clone()
     }
 
     /// True when plaintext peers are served.

@@ -11,15 +11,13 @@ use std::time::Duration;
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
-use rustls::client::{ResolvesClientCert, Resumption};
-use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, SignatureScheme};
+use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use super::{ExpectedServer, SpiffeServerVerifier, TlsError, TlsSource, default_alpn, provider};
+use super::{ClientConfigBuilder, ExpectedServer, TlsError, TlsSource};
 use crate::PeerIdentity;
 use crate::svid::validate_leaf;
 
@@ -48,25 +46,6 @@ impl fmt::Debug for MtlsConnector {
     }
 }
 
-/// Presents whatever SVID the source holds at the time of each handshake.
-struct CurrentSvid(TlsSource);
-
-impl fmt::Debug for CurrentSvid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CurrentSvid")
-    }
-}
-
-impl ResolvesClientCert for CurrentSvid {
-    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.load().svid().certified_key().clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
 impl MtlsConnector {
     /// A connector presenting the SVID of `source`, verifying servers against its
     /// bundles and accepting only `expected` server IDs.
@@ -77,19 +56,11 @@ impl MtlsConnector {
         source: impl Into<TlsSource>,
         expected: impl Into<ExpectedServer>,
     ) -> Result<Self, TlsError> {
-        let source = source.into();
-        let expected = expected.into();
-        let verifier = SpiffeServerVerifier::new(source.clone(), expected.clone());
-        let mut config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .dangerous() // a SPIFFE verifier replaces hostname verification; see docs
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_client_cert_resolver(Arc::new(CurrentSvid(source)));
-        config.resumption = Resumption::disabled();
-        config.alpn_protocols = default_alpn();
+        let builder = ClientConfigBuilder::new(source, expected);
+        let expected = builder.expected().clone();
+        let config = builder.build()?;
         Ok(Self {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: TlsConnector::from(config),
             expected,
             timeout: Duration::from_secs(10),
         })
@@ -111,6 +82,12 @@ impl MtlsConnector {
             tls: TlsConnector::from(Arc::new(config)),
             ..self
         }
+    }
+
+    /// The rustls configuration this connector uses (see [`ClientConfigBuilder`]), for
+    /// clients that take one, such as reqwest. It follows rotation of the source.
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.tls.config().clone()
     }
 
     /// The servers this connector accepts.

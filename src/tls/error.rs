@@ -203,6 +203,45 @@ impl TlsError {
         }
     }
 
+    /// Finds the verdict of a meshless verifier in an error's source chain, as an HTTP
+    /// client built on a meshless rustls configuration reports it (reqwest, hyper-util,
+    /// tonic): for a server with the wrong identity, [`TlsError::UnexpectedServerId`]
+    /// naming the expected and the presented ID.
+    ///
+    /// ```
+    /// use meshless::TlsError;
+    /// let io = std::io::Error::other(TlsError::NoClientCertificate);
+    /// let found = TlsError::from_error_chain(&io);
+    /// assert!(matches!(found, Some(TlsError::NoClientCertificate)));
+    /// ```
+    pub fn from_error_chain(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        if let Some(found) = Self::from_one(err) {
+            return Some(found);
+        }
+        // `io::Error::source` skips the error it wraps (which may be another
+        // `io::Error`, as hyper-rustls reports it): look inside it too.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            && let Some(found) = Self::from_error_chain(inner)
+        {
+            return Some(found);
+        }
+        err.source().and_then(Self::from_error_chain)
+    }
+
+    fn from_one(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        if let Some(ours) = err.downcast_ref::<Self>() {
+            return Some(ours.clone());
+        }
+        match err.downcast_ref::<rustls::Error>()? {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                other.0.downcast_ref::<Self>().cloned()
+            }
+            _ => None,
+        }
+    }
+
     /// Recovers the cause of a failed handshake from the error tokio-rustls returned:
     /// our own verifier's verdict when it refused the peer, else the rustls or I/O error.
     pub(crate) fn from_handshake(err: std::io::Error) -> Self {

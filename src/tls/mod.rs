@@ -1,6 +1,9 @@
 //! Mutual TLS with SPIFFE identities: trust bundles, our own SVID, hot-swappable
 //! material, SPIFFE verifiers for rustls, and the [`MtlsAcceptor`] / [`MtlsConnector`]
-//! that servers and clients use.
+//! that servers and clients use. For clients and servers that take a rustls
+//! configuration (reqwest, hyper-rustls, tokio-rustls), [`ClientConfigBuilder`] and
+//! [`MtlsAcceptorBuilder::server_config`] build the same configurations, bound to the
+//! rotating material, and [`peer_id`] reads the peer's SPIFFE ID back.
 //!
 //! ```no_run
 //! # #[cfg(feature = "testing")]
@@ -32,11 +35,14 @@ use rustls::crypto::CryptoProvider;
 
 mod acceptor;
 mod bundle;
+mod client_config;
 mod connector;
 mod constraints;
 mod error;
 mod files;
 mod material;
+mod peer;
+mod server_config;
 mod stream;
 mod svid;
 mod verifier;
@@ -44,10 +50,12 @@ mod verify;
 
 pub use acceptor::{MtlsAcceptor, MtlsAcceptorBuilder};
 pub use bundle::{BundleSet, TrustBundle};
+pub use client_config::ClientConfigBuilder;
 pub use connector::{MtlsConnection, MtlsConnector};
 pub use error::TlsError;
 pub use files::{FileSource, FileSourceBuilder, ReloadStatus};
 pub use material::{TlsMaterial, TlsSource};
+pub use peer::peer_id;
 pub use stream::MtlsStream;
 pub use svid::Svid;
 pub use verifier::{ExpectedServer, SpiffeClientVerifier, SpiffeServerVerifier};
