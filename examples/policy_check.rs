@@ -12,6 +12,9 @@
 //! --named-port http=8080` (or `--labels-file /etc/podinfo/labels`); Istio and Linkerd
 //! policies then apply only where the mesh would apply them.
 //!
+//! `--path` may carry a query (`--path '/search?version=2'`), which routes'
+//! `query_params` (HTTPRoute `queryParams`) match.
+//!
 //! `--host` is the request's `Host` (`api.example.org` or `api.example.org:8443`: Istio's
 //! `hosts` match the port too). Behind proxies, `--trusted-proxies N` with
 //! `--header x-forwarded-for=...` sets the original client's address that
@@ -222,6 +225,7 @@ fn main() -> ExitCode {
             let remote = client_address(&args.headers, args.source_ip, args.trusted_proxies);
             let mut attrs = conn
                 .with_request(method, &target.path)
+                .with_query(uri.query())
                 .with_remote_ip(remote)
                 .with_headers(&args.headers)
                 .with_principal(args.token.as_ref().map(|t| &t.0))

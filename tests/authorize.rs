@@ -565,3 +565,37 @@ async fn remote_ip_blocks_read_x_forwarded_for_behind_one_trusted_proxy() {
     assert_eq!(code, StatusCode::FORBIDDEN);
     assert_eq!(server.app_calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn route_query_params_match_the_query_the_client_sent() {
+    // A route matched on its query (HTTPRoute `queryParams`): the layer hands the
+    // policy the raw query, which the route decodes (`+` and `%20` are spaces).
+    let policy = r#"
+servers:
+  - name: all
+    ports: ["1-65535"]
+    routes:
+      - name: search-v2
+        matches:
+          - paths: ["/search"]
+            query_params: [{name: version, value: "2 b"}]
+rules:
+  - name: frontend-searches-v2
+    action: allow
+    from: [{identities: ["spiffe://example.org/ns/web/sa/frontend"]}]
+    to: [{routes: [search-v2]}]
+"#;
+    let server = start(policy, false, false).await;
+    let client = server.client(FRONTEND);
+    for target in ["/search?version=2+b", "/search?x=1&version=2%20b"] {
+        let (status, _, body) = get(&client, &server.url("https", target), &[]).await;
+        assert_eq!(status, StatusCode::OK, "{target}: {body}");
+        assert!(body.contains("rule=frontend-searches-v2"), "{body}");
+        let query = target.split_once('?').unwrap().1;
+        assert!(body.contains(&format!("query={query} ")), "{body}");
+    }
+    for target in ["/search?version=3", "/search", "/search?Version=2+b"] {
+        let (status, _, body) = get(&client, &server.url("https", target), &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{target}: {body}");
+    }
+}

@@ -211,6 +211,10 @@ fn policy(c: &mut Choices<'_>) -> Value {
                 json!({"name": "q", "matches": [{"paths": ["/a/b"]}, {"paths": ["/a/{*}/c"], "headers": [{"header": "x", "values": ["1"]}]}]}),
                 json!({"name": "h", "hosts": ["*.a.com"], "matches": []}),
                 json!({"name": "m", "matches": [{"paths": ["/b*"], "methods": ["GET", "DELETE"]}]}),
+                // Query parameters: counted after headers, before the method; names
+                // and values compared decoded, case-sensitively.
+                json!({"name": "k", "matches": [{"query_params": [{"name": "a", "value": "1"}]}, {"query_params": [{"name": "a b", "value": "x y"}]}, {"paths": ["/a/*"], "query_params": [{"name": "a+b", "value": "x+y"}, {"name": "c", "value": ""}]}]}),
+                json!({"name": "z", "matches": [{"methods": ["GET"], "query_params": [{"name": "A", "value": "1 2"}]}, {"query_params": [{"name": "a", "value": "\u{FFFD}"}, {"name": "a", "value": "2"}]}]}),
             ];
             let routes: Vec<Value> = all.iter().filter(|_| c.n(3) > 0).cloned().collect();
             if !routes.is_empty() {
@@ -248,6 +252,30 @@ const PEERS: &[&str] = &[
 const REQ_PATHS: &[&str] = &[
     "/", "/a", "/a/b", "/a/b/c", "/b", "/bx", "/x.css", "/a/", "/c/b", "/a/c", "/a/x/c",
     "/a/x/y/c", "/a/b/", "/x/b/c", "/x/b/",
+];
+
+/// Raw queries: repeated, encoded (`%XX`, `+`), malformed escapes, bytes that are
+/// not UTF-8, empty pieces, pairs without `=`.
+const QUERIES: &[Option<&str>] = &[
+    None,
+    Some(""),
+    Some("a=1"),
+    Some("a=2&a=1"),
+    Some("a=1&a=2"),
+    Some("A=1"),
+    Some("a%20b=x%2By"),
+    Some("a+b=x+y"),
+    Some("a+b=x%2By&c"),
+    Some("c=&a%20b=x%2by"),
+    Some("A=1+2"),
+    Some("A=1%202&b=3"),
+    Some("a=%FF&a=2"),
+    Some("a=%zz"),
+    Some("&&a=1&"),
+    Some("a"),
+    Some("a=1=2"),
+    Some("%41=1%202"),
+    Some("%61=%31"),
 ];
 
 const CLAIMS: &[&str] = &[
@@ -313,6 +341,7 @@ fn check(policy_bytes: &[u8], request_bytes: &[u8]) -> Result<(), TestCaseError>
     } else {
         let mut a = conn
             .with_request(c.pick(&["GET", "POST", "DELETE"]), c.pick(REQ_PATHS))
+            .with_query(c.pick(QUERIES))
             .with_headers(&headers)
             .with_principal(token.map(|t| t.0))
             .with_claims(token.map(|t| t.1));
@@ -374,7 +403,7 @@ proptest! {
     #[test]
     fn compiled_policy_agrees_with_reference(
         policy_bytes in prop::collection::vec(any::<u8>(), 0..400),
-        request_bytes in prop::collection::vec(any::<u8>(), 20),
+        request_bytes in prop::collection::vec(any::<u8>(), 24),
     ) {
         check(&policy_bytes, &request_bytes)?;
     }

@@ -298,8 +298,10 @@ impl<S, D> Authorize<S, D> {
             Err(err) => return bad_request(&err),
         };
         let host = target.host.as_deref();
-        let mut attrs =
-            RequestAttrs::from_peer(peer).with_request(req.method().as_str(), &target.path);
+        // Route `query_params` read the raw query; the path is matched without it.
+        let mut attrs = RequestAttrs::from_peer(peer)
+            .with_request(req.method().as_str(), &target.path)
+            .with_query(req.uri().query());
         if let Some(host) = host {
             attrs = attrs.with_host(host);
         }

@@ -20,6 +20,7 @@ use crate::{Claims, Identity, PeerIdentity, RequestPrincipal};
 /// let conn = RequestAttrs::connection(Some(&id), Some("10.1.2.3".parse()?), Some(8443));
 /// let req = conn
 ///     .with_request("GET", "/orders/7")
+///     .with_query(Some("fields=id%2Cstatus"))
 ///     .with_host("api.example.org")
 ///     .with_authority("api.example.org:8443");
 /// // Behind a proxy, the original client's address (here as if read from
@@ -67,6 +68,10 @@ pub struct HttpAttrs<'a> {
     pub method: &'a str,
     /// The path as [`normalize_path`](super::normalize_path) decodes it, without query.
     pub path: &'a str,
+    /// The raw query string, as the request carried it after `?` (not decoded; route
+    /// `query_params` decode it themselves, see
+    /// [`QueryParamMatch`](super::QueryParamMatch)). `None` without a `?`.
+    pub query: Option<&'a str>,
     /// The normalized host (lower case, no port).
     pub host: Option<&'a str>,
     /// The normalized authority: the host with the port the client sent
@@ -114,12 +119,22 @@ impl<'a> RequestAttrs<'a> {
         self.http = Some(HttpAttrs {
             method,
             path,
+            query: self.http.and_then(|h| h.query),
             host: self.http.and_then(|h| h.host),
             authority: self.http.and_then(|h| h.authority),
             headers: self.http.and_then(|h| h.headers),
             principal: self.http.and_then(|h| h.principal),
             claims: self.http.and_then(|h| h.claims),
         });
+        self
+    }
+
+    /// Adds the raw query string, `uri.query()` (only meaningful after
+    /// [`with_request`](Self::with_request)).
+    pub fn with_query(mut self, query: Option<&'a str>) -> Self {
+        if let Some(h) = &mut self.http {
+            h.query = query;
+        }
         self
     }
 

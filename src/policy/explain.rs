@@ -195,6 +195,9 @@ fn describe(attrs: &RequestAttrs<'_>) -> String {
     match &attrs.http {
         Some(h) => {
             s.push_str(&format!(", `{} {}`", h.method, h.path));
+            if let Some(q) = h.query {
+                s.push_str(&format!(", query `{q}`"));
+            }
             match (h.host, h.authority) {
                 (_, Some(authority)) => s.push_str(&format!(", authority `{authority}`")),
                 (Some(host), None) => s.push_str(&format!(", host `{host}`")),

@@ -440,4 +440,8 @@ pub(crate) fn route_match_holds(
         && m.headers
             .iter()
             .all(|c| condition_holds(c, http, Action::Allow))
+        && m.query_params.iter().all(|q| {
+            http.query
+                .is_some_and(|query| super::query::has_pair(query, &q.name, &q.value))
+        })
 }

@@ -63,6 +63,7 @@ mod model;
 mod mtls;
 mod normalize;
 mod pattern;
+mod query;
 #[doc(hidden)]
 pub mod reference;
 mod request_authn;
@@ -94,8 +95,8 @@ pub use forwarded::client_address;
 pub use handle::{FileWatcher, PolicyHandle, ReloadCounts};
 pub use load::MAX_POLICY_FILE_BYTES;
 pub use model::{
-    Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, RouteMatchSpec,
-    RouteSpec, RuleSpec, ServerSpec, SourceSpec,
+    Action, ConditionSpec, DefaultPolicy, List, OperationSpec, PolicySpec, QueryParamMatch,
+    RouteMatchSpec, RouteSpec, RuleSpec, ServerSpec, SourceSpec,
 };
 pub use mtls::{MtlsMode, PeerAuthentication};
 pub(crate) use normalize::without_parameters;

@@ -531,7 +531,7 @@ pub struct ServerSpec {
     /// `*.suffix`, longer beats shorter, and either beats a route without `hosts`),
     /// then its best match: the longer literal path (an exact path, or a prefix
     /// without its trailing `/`; a match without `paths` counts as `/`), then more
-    /// header conditions, then a method. Ties go to the route listed first. Rules
+    /// header conditions, then more `query_params`, then a method. Ties go to the route listed first. Rules
     /// name the route they apply to with `routes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<RouteSpec>>,
@@ -549,8 +549,8 @@ pub struct RouteSpec {
     /// matches any host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<List<HostPattern>>,
-    /// Matches (OR). Each is an operation plus header conditions (AND). Empty
-    /// matches every request.
+    /// Matches (OR). Each is paths, methods, header conditions and query
+    /// parameters (AND). Empty matches every request.
     pub matches: Vec<RouteMatchSpec>,
 }
 
@@ -568,4 +568,53 @@ pub struct RouteMatchSpec {
     /// Header conditions, all of which must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<ConditionSpec>,
+    /// Query parameters, all of which the request's query must carry (Gateway API
+    /// `queryParams` of type `Exact`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_params: Vec<QueryParamMatch>,
+}
+
+/// A query parameter a route match requires: a `name=value` pair of the request's
+/// query, read as Linkerd's proxy reads it.
+///
+/// - The query is decoded as `application/x-www-form-urlencoded`: `+` is a space and
+///   `%XX` a byte, in names and values alike; `name` and `value` are compared with
+///   the decoded text exactly (case-sensitive), and are not decoded themselves, so
+///   `value: "a b"` matches `?q=a%20b` and `?q=a+b`, and `value: "a+b"` matches
+///   `?q=a%2Bb`.
+/// - A parameter without `=` (`?debug`) has the value `""`.
+/// - A repeated parameter (`?a=1&a=2`) matches when any of its values does, as in
+///   Linkerd (the Gateway API leaves this undefined: do not route on repeated
+///   parameters).
+/// - The path is matched without the query, and the query never changes which path
+///   pattern matches.
+///
+/// ```yaml
+/// servers:
+///   - name: web
+///     ports: [8080]
+///     routes:
+///       - name: search-v2
+///         matches:
+///           - paths: ["/search"]
+///             query_params: [{name: version, value: "2"}]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct QueryParamMatch {
+    /// The parameter's name, as it reads decoded (not empty).
+    pub name: String,
+    /// The value it must have, as it reads decoded.
+    pub value: String,
+}
+
+impl QueryParamMatch {
+    /// A match of parameter `name` with exactly `value`.
+    pub fn exact(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
 }

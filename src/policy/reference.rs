@@ -358,8 +358,28 @@ fn rule(spec: &PolicySpec, r: &RuleSpec, a: &RequestAttrs<'_>) -> bool {
     from && to && when
 }
 
-/// A route's rank: host kind and length, literal path length, headers, method.
-type RouteRank = (u8, usize, usize, usize, bool);
+/// A route's rank: host kind and length, literal path length, headers, query
+/// parameters, method.
+type RouteRank = (u8, usize, usize, usize, usize, bool);
+
+/// The query as `name=value` pairs, decoded the obvious way: split on `&`, drop
+/// empty pieces, split at the first `=`, turn `+` into a space, then decode `%XX`.
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (n, v) = match p.find('=') {
+                Some(i) => (&p[..i], &p[i + 1..]),
+                None => (p, ""),
+            };
+            (
+                pct_decode(&n.replace('+', " ")),
+                pct_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
 
 /// The literal length of a path pattern, read from its text: an exact path's
 /// length, a prefix's (or a template's text before its first `{`) without the
@@ -389,7 +409,7 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
     if let (Some(routes), Some(h)) = (server.and_then(|s| s.routes.as_ref()), &attrs.http) {
         // Every route that matches, with its rank: host (0 none, 1 `*.suffix`, 2
         // exact; then length), then the best match's literal path length, header
-        // count and method; the first of the best wins.
+        // count, query parameter count and method; the first of the best wins.
         let mut best: Option<(RouteRank, &str)> = None;
         for r in routes {
             let host = match &r.hosts {
@@ -405,8 +425,8 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
                     .max(),
             };
             let Some((hk, hl)) = host else { continue };
-            let ranks: Vec<(usize, usize, bool)> = if r.matches.is_empty() {
-                vec![(1, 0, false)]
+            let ranks: Vec<(usize, usize, usize, bool)> = if r.matches.is_empty() {
+                vec![(1, 0, 0, false)]
             } else {
                 r.matches
                     .iter()
@@ -420,6 +440,11 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
                                 .as_ref()
                                 .is_none_or(|ms| ms.iter().any(|p| glob(&p.to_string(), h.method)))
                             && m.headers.iter().all(|c| condition(c, attrs, Action::Allow))
+                            && m.query_params.iter().all(|q| {
+                                query_pairs(h.query.unwrap_or_default())
+                                    .iter()
+                                    .any(|(n, v)| *n == q.name && *v == q.value)
+                            })
                     })
                     .map(|m| {
                         let len = m.paths.as_ref().map_or(1, |ps| {
@@ -430,14 +455,19 @@ pub fn evaluate(spec: &PolicySpec, attrs: &RequestAttrs<'_>) -> Outcome {
                                 .max()
                                 .unwrap_or(1)
                         });
-                        (len, m.headers.len(), m.methods.is_some())
+                        (
+                            len,
+                            m.headers.len(),
+                            m.query_params.len(),
+                            m.methods.is_some(),
+                        )
                     })
                     .collect()
             };
-            let Some((pl, hd, me)) = ranks.into_iter().max() else {
+            let Some((pl, hd, qp, me)) = ranks.into_iter().max() else {
                 continue;
             };
-            let rank = (hk, hl, pl, hd, me);
+            let rank = (hk, hl, pl, hd, qp, me);
             if best.is_none_or(|(b, _)| rank > b) {
                 best = Some((rank, r.name.as_str()));
             }

@@ -26,6 +26,9 @@ pub(crate) struct Rank {
     host_len: usize,
     path_len: usize,
     headers: usize,
+    /// Linkerd's proxy counts query parameter matches after headers, before the
+    /// method (`RequestMatch`'s order; the Gateway API lists the method before both).
+    query_params: usize,
     method: bool,
 }
 
@@ -51,7 +54,10 @@ pub(crate) fn path_len(p: &PathPattern) -> usize {
     }
 }
 
-fn match_rank(m: &RouteMatchSpec, attrs: &RequestAttrs<'_>) -> Option<(usize, usize, bool)> {
+/// A match's rank: path length, headers, query parameters, method.
+type MatchRank = (usize, usize, usize, bool);
+
+fn match_rank(m: &RouteMatchSpec, attrs: &RequestAttrs<'_>) -> Option<MatchRank> {
     if !route_match_holds(m, attrs) {
         return None;
     }
@@ -65,7 +71,12 @@ fn match_rank(m: &RouteMatchSpec, attrs: &RequestAttrs<'_>) -> Option<(usize, us
             .max()
             .unwrap_or(1),
     };
-    Some((path_len, m.headers.len(), m.methods.is_some()))
+    Some((
+        path_len,
+        m.headers.len(),
+        m.query_params.len(),
+        m.methods.is_some(),
+    ))
 }
 
 /// The rank of `route` for the request, or `None` when it does not match.
@@ -83,8 +94,8 @@ pub(crate) fn rank(route: &RouteSpec, attrs: &RequestAttrs<'_>) -> Option<Rank> 
             })
             .max()?,
     };
-    let (path_len, headers, method) = if route.matches.is_empty() {
-        (1, 0, false)
+    let (path_len, headers, query_params, method) = if route.matches.is_empty() {
+        (1, 0, 0, false)
     } else {
         route
             .matches
@@ -97,6 +108,7 @@ pub(crate) fn rank(route: &RouteSpec, attrs: &RequestAttrs<'_>) -> Option<Rank> 
         host_len,
         path_len,
         headers,
+        query_params,
         method,
     })
 }

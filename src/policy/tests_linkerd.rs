@@ -573,13 +573,17 @@ fn a_route_without_its_server_never_widens_access() {
 #[test]
 fn unsupported_route_fields_name_the_document_and_field() {
     let ctx = pod("booksapp", "authors");
+    // Gateway API: "Support: Implementation-specific (RegularExpression)" — not
+    // supported here; `Exact` is (see `query_params_*` below).
     let query = BOOKS.replace(
         "      - path: {value: \"/authors/admin\", type: \"PathPrefix\"}\n",
-        "      - path: {value: \"/authors/admin\", type: \"PathPrefix\"}\n        queryParams: [{name: a, value: b}]\n",
+        "      - path: {value: \"/authors/admin\", type: \"PathPrefix\"}\n        queryParams: [{name: a, value: b}, {type: RegularExpression, name: c, value: \"d.*\"}]\n",
     );
     let e = Policy::from_yaml_for(&query, &ctx).unwrap_err().to_string();
     assert!(
-        e.contains("HTTPRoute booksapp/authors-admin-route") && e.contains("queryParams"),
+        e.contains("HTTPRoute booksapp/authors-admin-route")
+            && e.contains("rules[0].matches[0].queryParams[1]")
+            && e.contains("RegularExpression"),
         "{e}"
     );
     let filters = BOOKS.replace(
@@ -593,4 +597,278 @@ fn unsupported_route_fields_name_the_document_and_field() {
         e.contains("HTTPRoute booksapp/authors-admin-route") && e.contains("filters"),
         "{e}"
     );
+}
+
+/// The booksapp `authors-server` with HTTPRoutes attached to it, each targeted by an
+/// AuthorizationPolicy of the same name that lets `webapp` in: the rule of a
+/// decision names the route the request went to.
+fn authors_with_routes(routes: &[(&str, &str)]) -> Policy {
+    let server = &BOOKS[..BOOKS
+        .find("---\napiVersion: policy.linkerd.io/v1beta2")
+        .unwrap()];
+    let mut text = server.to_owned();
+    for (name, rules) in routes {
+        text.push_str(&format!(
+            "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: booksapp}}\nspec:\n  parentRefs: [{{name: authors-server, kind: Server, group: policy.linkerd.io}}]\n  rules:\n{rules}"
+        ));
+        text.push_str(&format!(
+            "---\napiVersion: policy.linkerd.io/v1alpha1\nkind: AuthorizationPolicy\nmetadata: {{name: {name}, namespace: booksapp}}\nspec:\n  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: {name}}}\n  requiredAuthenticationRefs: [{{name: webapp, kind: ServiceAccount}}]\n"
+        ));
+    }
+    Policy::from_yaml_for(&text, &pod("booksapp", "authors")).unwrap()
+}
+
+/// Where `GET path?query` (with `headers`) from webapp goes: the route's name, or
+/// `404` when the server has routes and none matches.
+fn routed_to(p: &Policy, target: &str, headers: &[(&'static str, &'static str)]) -> String {
+    let webapp = linkerd("webapp", "booksapp");
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    let headers = super::tests::headers(headers);
+    let d = decide(
+        p,
+        &req(Some(&webapp), 7001, "GET", path)
+            .with_query(query)
+            .with_headers(&headers),
+    );
+    match d.verdict() {
+        Verdict::NotFound => "404".to_owned(),
+        _ => d
+            .rule()
+            .strip_prefix("AuthorizationPolicy booksapp/")
+            .unwrap_or(d.rule())
+            .to_owned(),
+    }
+}
+
+/// The routes of the Gateway API's mesh conformance test for query parameter
+/// matching (`tests/mesh/httproute-query-param-matching.yaml`), one HTTPRoute per
+/// rule, named for what it matches, and the guide's "ORing matches" rule
+/// (`guides/user-guides/http-query-param-matching.md`).
+fn conformance_routes() -> Policy {
+    authors_with_routes(&[
+        (
+            "whale",
+            "  - matches:\n    - queryParams:\n      - {name: animal, value: whale}\n",
+        ),
+        (
+            "dolphin",
+            "  - matches:\n    - queryParams:\n      - {name: animal, value: dolphin}\n",
+        ),
+        (
+            "path1-whale",
+            "  - matches:\n    - path: {type: PathPrefix, value: /path1}\n      queryParams:\n      - {name: animal, value: whale}\n",
+        ),
+        (
+            "version-one-whale",
+            "  - matches:\n    - headers:\n      - {name: version, value: one}\n      queryParams:\n      - {name: animal, value: whale}\n",
+        ),
+        (
+            "shark-or-kraken",
+            "  - matches:\n    - path: {type: PathPrefix, value: /path3}\n      queryParams:\n      - {name: animal, value: shark}\n    - path: {type: PathPrefix, value: /path4}\n      headers:\n      - {name: version, value: three}\n      queryParams:\n      - {name: animal, value: kraken}\n",
+        ),
+        (
+            "path5",
+            "  - matches:\n    - path: {type: PathPrefix, value: /path5}\n",
+        ),
+        (
+            "hydra",
+            "  - matches:\n    - queryParams:\n      - {name: animal, value: hydra}\n",
+        ),
+        (
+            "v3-dolphin-blue-or-big-whale",
+            "  - matches:\n    - queryParams:\n      - {name: animal, value: dolphin}\n      - {name: color, value: blue}\n    - queryParams:\n      - {name: ANIMAL, value: Whale}\n",
+        ),
+    ])
+}
+
+#[test]
+fn query_params_route_requests_as_the_gateway_api_conformance_test_expects() {
+    let p = conformance_routes();
+    // "QueryParams specifies HTTP query parameter matchers. Multiple match values are
+    // ANDed together" — the conformance test's expectations, request by request.
+    for (target, headers, want) in [
+        ("/?animal=whale", &[][..], "whale"),
+        ("/?animal=dolphin", &[], "dolphin"),
+        ("/?animal=whale&otherparam=irrelevant", &[], "whale"),
+        ("/?animal=dolphin&color=yellow", &[], "dolphin"),
+        // "When no rules matching a request have been successfully attached to the
+        // parent a request is coming from, a HTTP 404 status code MUST be returned."
+        ("/?color=blue", &[], "404"),
+        ("/?animal=dog", &[], "404"),
+        ("/?animal=whaledolphin", &[], "404"),
+        ("/", &[], "404"),
+        // Combinations with path and header matches.
+        ("/path1?animal=whale", &[], "path1-whale"),
+        ("/?animal=whale", &[("version", "one")], "version-one-whale"),
+        // "Ensure that combinations of matches which are OR'd together match even if
+        // only one of them is used in the request."
+        ("/path3?animal=shark", &[], "shark-or-kraken"),
+        (
+            "/path4?animal=kraken",
+            &[("version", "three")],
+            "shark-or-kraken",
+        ),
+        // "... which are ANDed together do not match when only a subset of match
+        // types is used in the request."
+        ("/?animal=shark", &[], "404"),
+        ("/path4?animal=kraken", &[], "404"),
+        // "For requests that satisfy multiple matches, ensure precedence order defined
+        // by the Gateway API spec is maintained": the path prefix first.
+        ("/path5?animal=hydra", &[], "path5"),
+    ] {
+        assert_eq!(routed_to(&p, target, headers), want, "{target} {headers:?}");
+    }
+    // The path is matched without the query: `/path5?x` is still under `/path5`.
+    assert_eq!(routed_to(&p, "/path5?animal=whale", &[]), "path5");
+}
+
+#[test]
+fn query_param_names_and_values_match_exactly() {
+    let p = conformance_routes();
+    // Gateway API: "Name is the name of the HTTP query param to be matched. This must
+    // be an exact string match"; the guide: "OR the query parameter `ANIMAL=Whale` is
+    // present" — a rule of its own, apart from `animal=whale`.
+    assert_eq!(
+        routed_to(&p, "/?ANIMAL=Whale", &[]),
+        "v3-dolphin-blue-or-big-whale"
+    );
+    assert_eq!(routed_to(&p, "/?ANIMAL=whale", &[]), "404");
+    assert_eq!(routed_to(&p, "/?animal=Whale", &[]), "404");
+    assert_eq!(routed_to(&p, "/?Animal=whale", &[]), "404");
+}
+
+#[test]
+fn more_query_param_matches_win_and_rank_above_a_method() {
+    let p = conformance_routes();
+    // Gateway API precedence: "Largest number of query param matches" — `dolphin`
+    // (one) and the guide's `animal=dolphin AND color=blue` (two) both match; the
+    // tie would go to `dolphin`, first by name.
+    assert_eq!(
+        routed_to(&p, "/?animal=dolphin&color=blue", &[]),
+        "v3-dolphin-blue-or-big-whale"
+    );
+    assert_eq!(
+        routed_to(&p, "/?color=blue&animal=dolphin", &[]),
+        "v3-dolphin-blue-or-big-whale"
+    );
+    // Linkerd's proxy orders a match by path, headers, query params and then method
+    // (`RequestMatch`'s `Ord`), where the Gateway API lists the method before
+    // headers: `a-get` (a method) loses to `whale` (a query param), though it comes
+    // first by name.
+    let p = authors_with_routes(&[
+        ("a-get", "  - matches:\n    - method: GET\n"),
+        (
+            "whale",
+            "  - matches:\n    - queryParams:\n      - {name: animal, value: whale}\n",
+        ),
+        (
+            "whale-version",
+            "  - matches:\n    - headers:\n      - {name: version, value: one}\n",
+        ),
+    ]);
+    assert_eq!(routed_to(&p, "/?animal=whale", &[]), "whale");
+    assert_eq!(routed_to(&p, "/?animal=dolphin", &[]), "a-get");
+    // ... and a header match above a query param match.
+    assert_eq!(
+        routed_to(&p, "/?animal=whale", &[("version", "one")]),
+        "whale-version"
+    );
+}
+
+#[test]
+fn query_params_are_decoded_as_linkerds_proxy_decodes_them() {
+    // Linkerd's proxy (`MatchQueryParam::is_match`) reads the query with
+    // `form_urlencoded::parse` and compares each decoded pair with the route's name
+    // and value: `%XX` and `+` are decoded in the request, never in the route, and
+    // any pair of a repeated parameter may match.
+    let p = authors_with_routes(&[
+        (
+            "find",
+            "  - matches:\n    - queryParams:\n      - {name: q, value: \"a b\"}\n",
+        ),
+        (
+            "plus",
+            "  - matches:\n    - queryParams:\n      - {name: op, value: \"a+b\"}\n",
+        ),
+        (
+            "whale",
+            "  - matches:\n    - queryParams:\n      - {name: animal, value: whale}\n",
+        ),
+    ]);
+    assert_eq!(routed_to(&p, "/?q=a%20b", &[]), "find");
+    assert_eq!(routed_to(&p, "/?q=a+b", &[]), "find");
+    assert_eq!(routed_to(&p, "/?%71=a%20b", &[]), "find");
+    assert_eq!(routed_to(&p, "/?q=a%2520b", &[]), "404");
+    assert_eq!(routed_to(&p, "/?op=a%2Bb", &[]), "plus");
+    assert_eq!(routed_to(&p, "/?op=a+b", &[]), "404");
+    // Gateway API: "If a query param is repeated in an HTTP request, the behavior is
+    // purposely left undefined"; Linkerd matches if any value does.
+    assert_eq!(routed_to(&p, "/?animal=dog&animal=whale", &[]), "whale");
+    assert_eq!(routed_to(&p, "/?animal=whale&animal=dog", &[]), "whale");
+}
+
+#[test]
+fn only_the_first_query_param_match_of_a_name_is_considered() {
+    // Gateway API: "If multiple entries specify equivalent query param names, only the
+    // first entry with an equivalent name MUST be considered for a match. Subsequent
+    // entries with an equivalent query param name MUST be ignored." Ignored even when
+    // of a type meshless refuses, and reported.
+    let server = &BOOKS[..BOOKS
+        .find("---\napiVersion: policy.linkerd.io/v1beta2")
+        .unwrap()];
+    let text = format!(
+        "{server}---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: whale, namespace: booksapp}}\nspec:\n  parentRefs: [{{name: authors-server, kind: Server, group: policy.linkerd.io}}]\n  rules:\n  - matches:\n    - queryParams:\n      - {{name: animal, value: whale}}\n      - {{name: animal, value: dolphin}}\n      - {{name: animal, type: RegularExpression, value: \".*\"}}\n"
+    );
+    let p = Policy::from_yaml_for(&text, &pod("booksapp", "authors")).unwrap();
+    let w = p.warnings().join("\n");
+    assert!(
+        w.contains("HTTPRoute booksapp/whale")
+            && w.contains("rules[0].matches[0].queryParams[1]")
+            && w.contains("rules[0].matches[0].queryParams[2]"),
+        "{w}"
+    );
+    let webapp = linkerd("webapp", "booksapp");
+    let get = |q| {
+        decide(
+            &p,
+            &req(Some(&webapp), 7001, "GET", "/").with_query(Some(q)),
+        )
+        .verdict()
+    };
+    // Routed (then denied: no policy targets the route), not 404.
+    assert_eq!(get("animal=whale"), Verdict::Deny);
+    assert_eq!(get("animal=dolphin"), Verdict::NotFound);
+}
+
+#[test]
+fn native_query_params_read_the_same_in_yaml_toml_and_json() {
+    let yaml = "servers:\n  - name: web\n    ports: [8080]\n    routes:\n      - name: v2\n        matches:\n          - paths: [\"/search\"]\n            query_params: [{name: version, value: \"2\"}]\nrules:\n  - {name: v2-open, action: allow, to: [{routes: [v2]}]}\n";
+    let toml = "[[servers]]\nname = \"web\"\nports = [8080]\n[[servers.routes]]\nname = \"v2\"\n[[servers.routes.matches]]\npaths = [\"/search\"]\nquery_params = [{name = \"version\", value = \"2\"}]\n[[rules]]\nname = \"v2-open\"\naction = \"allow\"\nto = [{routes = [\"v2\"]}]\n";
+    let json = r#"{"servers": [{"name": "web", "ports": [8080], "routes": [{"name": "v2", "matches": [{"paths": ["/search"], "query_params": [{"name": "version", "value": "2"}]}]}]}], "rules": [{"name": "v2-open", "action": "allow", "to": [{"routes": ["v2"]}]}]}"#;
+    let all = [
+        Policy::from_yaml(yaml).unwrap(),
+        Policy::from_toml(toml).unwrap(),
+        Policy::from_json(json).unwrap(),
+    ];
+    for p in &all {
+        assert_eq!(p.spec(), all[0].spec());
+        let get = |q| {
+            decide(
+                p,
+                &RequestAttrs::connection(None, ip("10.1.2.3"), Some(8080))
+                    .with_request("GET", "/search")
+                    .with_query(q),
+            )
+            .verdict()
+        };
+        assert_eq!(get(Some("version=2")), Verdict::Allow);
+        assert_eq!(get(Some("version=3")), Verdict::NotFound);
+        assert_eq!(get(None), Verdict::NotFound);
+    }
+    // Unknown fields are errors, and a name is required.
+    assert!(Policy::from_yaml(&yaml.replace("value: \"2\"", "value: \"2\", type: Exact")).is_err());
+    assert!(Policy::from_yaml(&yaml.replace("name: version", "name: \"\"")).is_err());
 }

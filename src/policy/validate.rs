@@ -195,6 +195,12 @@ pub(crate) fn validate(spec: &PolicySpec) -> Result<Vec<String>, PolicyError> {
                 m.headers
                     .iter()
                     .try_for_each(|c| condition(&route.name, c))?;
+                if m.query_params.iter().any(|q| q.name.is_empty()) {
+                    return Err(PolicyError::invalid(format!(
+                        "route `{}`: a query parameter match needs a `name`",
+                        route.name
+                    )));
+                }
             }
         }
     }

@@ -523,6 +523,7 @@ impl Objects {
             let id = r.id();
             let rname = r.metadata.qualified();
             let converted = route::convert(&id, &r.spec, *grpc)?;
+            warnings.extend(converted.warnings.iter().cloned());
             if converted.matches.is_empty() {
                 warnings.push(format!(
                     "`{id}`: `rules` is empty, so it matches no request; ignored"

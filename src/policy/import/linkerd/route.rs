@@ -3,14 +3,24 @@
 //!
 //! A request goes to exactly one route of its server (see `route.rs`), and an
 //! `AuthorizationPolicy` that targets a route applies only to the requests that
-//! route wins. Fields meshless cannot enforce (filters, query parameter and regular
-//! expression matches) are refused, naming the document and the field.
+//! route wins. Fields meshless cannot enforce (filters, regular expression matches)
+//! are refused, naming the document and the field.
+//!
+//! `queryParams` of type `Exact` become [`QueryParamMatch`]es, matched as Linkerd's
+//! proxy matches them (see that type). As the Gateway API says, "If multiple entries
+//! specify equivalent query param names, only the first entry with an equivalent
+//! name MUST be considered for a match. Subsequent entries with an equivalent query
+//! param name MUST be ignored": names are equivalent when equal ("This must be an
+//! exact string match"), and the ignored entries are reported as warnings (the
+//! Gateway API CRD declares `queryParams` a list map keyed by `name`, so the API
+//! server refuses such a route: they appear only in files that never went through
+//! it).
 
 use serde::Deserialize;
 
 use crate::policy::error::PolicyError;
 use crate::policy::import::document::parse_all;
-use crate::policy::model::{ConditionSpec, List, RouteMatchSpec};
+use crate::policy::model::{ConditionSpec, List, QueryParamMatch, RouteMatchSpec};
 use crate::policy::values::HostPattern;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +82,17 @@ struct RouteMatch {
     #[serde(default)]
     headers: Vec<HeaderMatch>,
     #[serde(default)]
-    query_params: Vec<serde::de::IgnoredAny>,
+    query_params: Vec<QueryParamDoc>,
+}
+
+/// Gateway API `HTTPQueryParamMatch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryParamDoc {
+    name: String,
+    value: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +135,8 @@ struct HeaderMatch {
 pub(crate) struct Converted {
     pub(crate) hosts: Option<List<HostPattern>>,
     pub(crate) matches: Vec<RouteMatchSpec>,
+    /// What the conversion ignored, as the Gateway API requires.
+    pub(crate) warnings: Vec<String>,
 }
 
 fn unsupported(doc: &str, field: &str, why: &str) -> PolicyError {
@@ -134,6 +156,7 @@ pub(crate) fn convert(
         Some(parse_all(doc, &spec.hostnames)?.into())
     };
     let mut matches = Vec::new();
+    let mut warnings = Vec::new();
     // Gateway API: `rules` defaults to one rule matching every request.
     for (i, rule) in spec.rules.iter().flatten().enumerate() {
         if rule.filters.as_ref().is_some_and(|f| !f.is_empty()) {
@@ -160,7 +183,7 @@ pub(crate) fn convert(
         }
         for (j, m) in rule.matches.iter().enumerate() {
             let at = format!("rules[{i}].matches[{j}]");
-            matches.push(convert_match(doc, &at, m, grpc)?);
+            matches.push(convert_match(doc, &at, m, grpc, &mut warnings)?);
         }
     }
     if spec.rules.is_none() {
@@ -170,7 +193,11 @@ pub(crate) fn convert(
             RouteMatchSpec::default()
         });
     }
-    Ok(Converted { hosts, matches })
+    Ok(Converted {
+        hosts,
+        matches,
+        warnings,
+    })
 }
 
 fn grpc_base() -> RouteMatchSpec {
@@ -185,14 +212,8 @@ fn convert_match(
     at: &str,
     m: &RouteMatch,
     grpc: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<RouteMatchSpec, PolicyError> {
-    if !m.query_params.is_empty() {
-        return Err(unsupported(
-            doc,
-            &format!("{at}.queryParams"),
-            "are not supported (match on path, method and headers)",
-        ));
-    }
     let mut spec = if grpc {
         grpc_base()
     } else {
@@ -284,6 +305,41 @@ fn convert_match(
             Some(parse_all(doc, std::slice::from_ref(&h.value))?.into()),
             None,
         ));
+    }
+    if grpc && !m.query_params.is_empty() {
+        return Err(PolicyError::invalid(format!(
+            "`{doc}`: `{at}.queryParams` is not a GRPCRoute field"
+        )));
+    }
+    for (k, q) in m.query_params.iter().enumerate() {
+        let field = format!("{at}.queryParams[{k}]");
+        // "Subsequent entries with an equivalent query param name MUST be ignored":
+        // whatever their type, since they are not considered at all.
+        if let Some(first) = m.query_params[..k].iter().position(|p| p.name == q.name) {
+            warnings.push(format!(
+                "`{doc}`: `{field}` names `{}` as `{at}.queryParams[{first}]` does, \
+                 so it is ignored (the Gateway API considers only the first)",
+                q.name
+            ));
+            continue;
+        }
+        match q.kind.as_deref() {
+            None | Some("Exact") => {}
+            Some(other) => {
+                return Err(unsupported(
+                    doc,
+                    &format!("{field}.type"),
+                    &format!("`{other}` is not supported (use Exact)"),
+                ));
+            }
+        }
+        if q.name.is_empty() || q.value.is_empty() {
+            return Err(PolicyError::invalid(format!(
+                "`{doc}`: `{field}` needs a `name` and a `value` that are not empty"
+            )));
+        }
+        spec.query_params
+            .push(QueryParamMatch::exact(&q.name, &q.value));
     }
     Ok(spec)
 }
