@@ -58,39 +58,50 @@ const STANDARD: [Method; 9] = [
 /// allowed.
 pub(crate) fn check<B>(req: &Request<B>, underscores: bool) -> Result<(), Ambiguity> {
     let headers = req.headers();
+    let method = req.method().as_str();
+    // One pass over the names (HeaderName comparisons of standard headers are cheap).
+    let (mut te, mut cl, mut connection) = (false, false, false);
+    for name in headers.keys() {
+        if name == header::TRANSFER_ENCODING {
+            te = true;
+        } else if name == header::CONTENT_LENGTH {
+            cl = true;
+        } else if name == header::CONNECTION {
+            connection = true;
+        } else if name == header::HOST {
+            if headers.get_all(header::HOST).iter().nth(1).is_some() {
+                return Err(Ambiguity::TwoHosts);
+            }
+        } else {
+            let name = name.as_str();
+            if !underscores && name.as_bytes().contains(&b'_') {
+                return Err(Ambiguity::Underscore);
+            }
+            if name.starts_with("x-")
+                && OVERRIDE_HEADERS.contains(&name)
+                && headers
+                    .get_all(name)
+                    .iter()
+                    .any(|v| names_other_method(v.as_bytes(), method))
+            {
+                return Err(Ambiguity::MethodOverride);
+            }
+        }
+    }
     // hyper never shows both (it drops the Content-Length, reads the body as chunked
     // and closes the connection afterwards); servers that pass both through get a 400.
-    if headers.contains_key(header::TRANSFER_ENCODING)
-        && headers.contains_key(header::CONTENT_LENGTH)
-    {
+    if te && cl {
         return Err(Ambiguity::TwoFramings);
     }
-    let mut hosts = headers.get_all(header::HOST).iter();
-    if hosts.next().is_some() && hosts.next().is_some() {
-        return Err(Ambiguity::TwoHosts);
-    }
-    // One pass over the names: underscores, and the method-override headers.
-    let method = req.method().as_str();
-    for name in headers.keys() {
-        let name = name.as_str();
-        if !underscores && name.contains('_') {
-            return Err(Ambiguity::Underscore);
-        }
-        if OVERRIDE_HEADERS.contains(&name)
-            && headers
-                .get_all(name)
-                .iter()
-                .any(|v| names_other_method(v.as_bytes(), method))
-        {
-            return Err(Ambiguity::MethodOverride);
-        }
-    }
-    if headers.contains_key(header::CONNECTION) && names_identity_header(headers) {
+    if connection && names_identity_header(headers) {
         return Err(Ambiguity::ConnectionNamesIdentity);
     }
-    if STANDARD
-        .iter()
-        .any(|m| m.as_str() != method && m.as_str().eq_ignore_ascii_case(method))
+    // Standard methods are upper case: only a method with a lower-case letter can be
+    // one spelled otherwise.
+    if method.bytes().any(|b| b.is_ascii_lowercase())
+        && STANDARD
+            .iter()
+            .any(|m| m.as_str() != method && m.as_str().eq_ignore_ascii_case(method))
     {
         return Err(Ambiguity::MethodCase);
     }

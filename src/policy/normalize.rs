@@ -292,14 +292,35 @@ pub(crate) fn normalize_authority<'a>(
     host: &'a str,
     port: Option<&str>,
 ) -> Cow<'a, str> {
-    let normal = normalize_host(host);
+    authority_of(authority, host, &host_part(host), port)
+}
+
+/// [`normalize_authority`] with the host already normalized (`normal`, from
+/// [`host_part`]).
+fn authority_of<'a>(
+    authority: &'a str,
+    host: &'a str,
+    normal: &Cow<'a, str>,
+    port: Option<&str>,
+) -> Cow<'a, str> {
     let Some(port) = port else {
-        return normal;
+        return normal.clone();
     };
     let plain_port = port.len() == 1 || !port.starts_with('0');
     match normal {
         Cow::Borrowed(h) if h.len() == host.len() && plain_port => Cow::Borrowed(authority),
         h => Cow::Owned(format!("{h}:{}", port.parse::<u32>().unwrap_or_default())),
+    }
+}
+
+/// The host half of a split authority, normalized as [`normalize_host`] does (it has
+/// no port left to remove): one trailing dot removed, ASCII lower case.
+fn host_part(host: &str) -> Cow<'_, str> {
+    let trimmed = host.strip_suffix('.').unwrap_or(host);
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
     }
 }
 
@@ -350,8 +371,8 @@ pub fn normalize_target<'a>(
     };
     let chosen = match (authority, header) {
         (Some((a, (ah, ap))), Some((h, (hh, hp)))) => {
-            let (na, nh) = (normalize_host(ah), normalize_host(hh));
-            if na != nh || ap != hp {
+            // The same bytes agree; otherwise host (case, trailing dot) and port must.
+            if a != h && (host_part(ah) != host_part(hh) || ap != hp) {
                 return Err(PathError::HostMismatch {
                     authority: a.to_owned(),
                     host: h.to_owned(),
@@ -362,9 +383,17 @@ pub fn normalize_target<'a>(
         (one @ Some(_), None) | (None, one @ Some(_)) => one,
         (None, None) => None,
     };
+    let (host, authority) = match chosen {
+        Some((a, (host, port))) => {
+            let normal = host_part(host);
+            let authority = authority_of(a, host, &normal, port);
+            (Some(normal), Some(authority))
+        }
+        None => (None, None),
+    };
     Ok(NormalizedTarget {
-        host: chosen.map(|(_, (host, _))| normalize_host(host)),
-        authority: chosen.map(|(a, (host, port))| normalize_authority(a, host, port)),
+        host,
+        authority,
         path,
     })
 }
