@@ -102,6 +102,7 @@ pub use mtls::{MtlsMode, PeerAuthentication};
 pub(crate) use normalize::without_parameters;
 pub use normalize::{NormalizedTarget, normalize_host, normalize_path, normalize_target};
 pub use pattern::{IdentityPattern, PathPattern, StringMatch};
+pub(crate) use query::any_value as query_has_value;
 #[cfg(feature = "jwt")]
 pub use request_authn::RequestAuthnError;
 pub use request_authn::{JwtHeader, JwtRule, RequestAuthentication};

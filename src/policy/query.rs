@@ -26,6 +26,15 @@ pub(crate) fn has_pair(query: &str, name: &str, value: &str) -> bool {
     })
 }
 
+/// Whether `query` has a pair whose decoded name is `name` and whose decoded value
+/// satisfies `pred` (method-override middleware reads `_method=` this way).
+pub(crate) fn any_value(query: &str, name: &str, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+    query.split('&').filter(|p| !p.is_empty()).any(|pair| {
+        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        decoded_eq(n, name) && pred(&decoded(v).collect::<Vec<u8>>())
+    })
+}
+
 /// Whether `raw`, decoded as a form-urlencoded name or value, equals `want`.
 fn decoded_eq(raw: &str, want: &str) -> bool {
     if want.contains('\u{FFFD}') {
