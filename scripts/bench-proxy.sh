@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Runs the reference proxy (examples/proxy) as the candidate of ../shared/bench/compare.sh:
+# Runs the reference proxy (examples/proxy) as the candidate of bench/compare.sh:
 # renders proxy.toml and a policy allowing only $BENCH_ALLOW from the BENCH_* variables,
 # then execs the release binary (build it first: cargo build --release --example proxy).
 #
-#   CANDIDATE_NAME=meshless CANDIDATE_CMD='scripts/bench-proxy.sh' ../shared/bench/compare.sh
+#   CANDIDATE_NAME=meshless CANDIDATE_CMD='scripts/bench-proxy.sh' bench/compare.sh
 #
 # PROXY_WORKERS (default 1) sets runtime.worker_threads; 1 is a current-thread runtime,
 # the same one worker the peers get.

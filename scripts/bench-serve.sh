@@ -5,11 +5,11 @@
 # pinned to one CPU; the shared harness's load generator (one thread) on the other.
 #
 # usage: scripts/bench-serve.sh            (ROUNDS=3 DURATION=5 CONNS=32 by default)
-# Needs ../shared/bench (its loadgen and certs.sh) beside this repository.
+# Uses the harness in bench/ (its loadgen and certs.sh); set BENCH to use another copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BENCH=${BENCH:-$ROOT/../shared/bench}
+BENCH=${BENCH:-$ROOT/bench}
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
@@ -21,7 +21,7 @@ PORT=${PORT:-18443}
 RUN=$(mktemp -d /tmp/meshless-serve-bench.XXXXXX)
 
 # Use the harness's load generator if it was built (compare.sh builds it), else build
-# it out of tree: the shared bench directory may be read-only.
+# it out of tree (a BENCH directory may be read-only).
 LOADGEN=$BENCH/yardstick/target/release/loadgen
 if [ ! -x "$LOADGEN" ]; then
   echo "building loadgen (release)"
