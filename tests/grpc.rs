@@ -118,6 +118,11 @@ async fn start() -> (u16, TestCa) {
 }
 
 async fn say_hello(port: u16, ca: &TestCa, id: &str) -> Result<String, Status> {
+    call(port, ca, id, METHOD).await
+}
+
+/// Calls `path` with a `HelloRequest` as `id`.
+async fn call(port: u16, ca: &TestCa, id: &str, path: &'static str) -> Result<String, Status> {
     let expected: SpiffeId = SERVER.parse().unwrap();
     let connector = MtlsConnector::new(ca.tls_source(id).unwrap(), expected).unwrap();
     let channel = Client::builder(TokioExecutor::new())
@@ -133,7 +138,7 @@ async fn say_hello(port: u16, ca: &TestCa, id: &str) -> Result<String, Status> {
         name: "tonic".into(),
     });
     let codec = ProstCodec::<HelloRequest, HelloReply>::default();
-    let call = client.unary(request, PathAndQuery::from_static(METHOD), codec);
+    let call = client.unary(request, PathAndQuery::from_static(path), codec);
     let reply = tokio::time::timeout(Duration::from_secs(10), call)
         .await
         .expect("call finishes")?;
@@ -200,27 +205,7 @@ rules:
 
 /// Calls `path` with a `HelloRequest` as the frontend.
 async fn call_path(port: u16, ca: &TestCa, path: &'static str) -> Result<String, Status> {
-    let expected: SpiffeId = SERVER.parse().unwrap();
-    let id = "spiffe://example.org/ns/web/sa/frontend";
-    let connector = MtlsConnector::new(ca.tls_source(id).unwrap(), expected).unwrap();
-    let channel = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build::<_, tonic::body::Body>(connector);
-    let origin = format!("https://127.0.0.1:{port}").parse().unwrap();
-    let mut client = tonic::client::Grpc::with_origin(channel, origin);
-    client
-        .ready()
-        .await
-        .map_err(|e| Status::unavailable(e.to_string()))?;
-    let request = tonic::Request::new(HelloRequest {
-        name: "tonic".into(),
-    });
-    let codec = ProstCodec::<HelloRequest, HelloReply>::default();
-    let call = client.unary(request, PathAndQuery::from_static(path), codec);
-    let reply = tokio::time::timeout(Duration::from_secs(10), call)
-        .await
-        .expect("call finishes")?;
-    Ok(reply.into_inner().message)
+    call(port, ca, "spiffe://example.org/ns/web/sa/frontend", path).await
 }
 
 #[tokio::test]

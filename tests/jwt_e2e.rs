@@ -140,6 +140,20 @@ impl Server {
         path: &str,
         token: Option<&str>,
     ) -> (StatusCode, String, String) {
+        let bearer = token.map(|t| ("authorization", format!("Bearer {t}").into_bytes()));
+        self.request(peer, method, path, &Vec::from_iter(bearer))
+            .await
+    }
+
+    /// Sends `headers` (raw bytes, repeated names kept) from `peer`; returns the status,
+    /// `WWW-Authenticate` and body.
+    async fn request(
+        &self,
+        peer: &str,
+        method: &str,
+        path: &str,
+        headers: &[RawHeader],
+    ) -> (StatusCode, String, String) {
         let expected: SpiffeId = SERVER.parse().unwrap();
         let connector = MtlsConnector::new(self.ca.tls_source(peer).unwrap(), expected).unwrap();
         let client: Client<_, Empty<Bytes>> =
@@ -147,8 +161,9 @@ impl Server {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("https://127.0.0.1:{}{path}", self.port));
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
+        for (name, value) in headers {
+            let value = http::HeaderValue::from_bytes(value).unwrap();
+            req.headers_mut().unwrap().append(*name, value);
         }
         let res = timeout(T, client.request(req.body(Empty::new()).unwrap()))
             .await
@@ -297,38 +312,13 @@ async fn istio_manifests_with_claims_through_the_full_stack() {
 /// A header name and its raw value bytes.
 type RawHeader = (&'static str, Vec<u8>);
 
-/// Sends `headers` (raw bytes, repeated names kept) from `peer`; returns the status,
-/// `WWW-Authenticate` and body.
+/// `GET /orders/1` from `peer` with `headers`.
 async fn send_raw(
     server: &Server,
     peer: &str,
     headers: &[RawHeader],
 ) -> (StatusCode, String, String) {
-    let expected: SpiffeId = SERVER.parse().unwrap();
-    let connector = MtlsConnector::new(server.ca.tls_source(peer).unwrap(), expected).unwrap();
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-    let mut req =
-        http::Request::builder().uri(format!("https://127.0.0.1:{}/orders/1", server.port));
-    for (name, value) in headers {
-        let value = http::HeaderValue::from_bytes(value).unwrap();
-        req.headers_mut().unwrap().append(*name, value);
-    }
-    let res = timeout(T, client.request(req.body(Empty::new()).unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
-    let status = res.status();
-    let www = res
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let body = timeout(T, res.into_body().collect())
-        .await
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    (status, www, String::from_utf8_lossy(&body).into_owned())
+    server.request(peer, "GET", "/orders/1", headers).await
 }
 
 /// A credential the JWT layer cannot read is refused with 401 over real mTLS, even
