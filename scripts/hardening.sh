@@ -19,6 +19,9 @@ slow_tests() {
   step "slow hardening tests (release, --ignored, one at a time)"
   cargo test --release --all-features --test hardening -- --ignored --test-threads=1 --nocapture hardening 2>&1 \
     | grep -E 'figure:|^test |test result|panicked'
+  step "overload through the reference proxy (release, --ignored, issue 16's full sizes)"
+  cargo test --release --all-features --test proxy -- --ignored --test-threads=1 --nocapture overload_full 2>&1 \
+    | grep -E 'figure:|^test |test result|panicked'
 }
 
 fuzz_cmd() {

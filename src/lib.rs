@@ -26,5 +26,5 @@ pub use jwt::{Claims, ClaimsError, RequestPrincipal};
 pub use jwt::{JwtIssuer, JwtLayer};
 #[cfg(feature = "axum")]
 pub use server::{BoundedStream, MissingPeerIdentity, MtlsListener, MtlsListenerBuilder};
-pub use server::{serve, serve_with_graceful_shutdown};
+pub use server::{Server, serve, serve_with_graceful_shutdown};
 pub use tls::{MtlsAcceptor, MtlsConnector, TlsError};

@@ -84,9 +84,10 @@ async fn permissive_mode_serves_plaintext_and_mtls_on_one_port() {
 }
 
 #[tokio::test]
-async fn a_silent_client_delays_nobody_and_is_closed_at_the_handshake_timeout() {
+async fn a_silent_client_delays_nobody_and_is_closed_at_its_timeout() {
     let ca = TestCa::new("example.org").unwrap();
     let acceptor = MtlsAcceptor::builder(server_source(&ca))
+        .first_byte_timeout(Duration::from_millis(500))
         .handshake_timeout(Duration::from_millis(500))
         .build()
         .unwrap();
@@ -117,6 +118,49 @@ async fn a_silent_client_delays_nobody_and_is_closed_at_the_handshake_timeout() 
     }
 }
 
+/// A whole ClientHello, as a TLS client would send it first.
+fn client_hello(ca: &TestCa) -> Vec<u8> {
+    let config = client_config(&server_source(ca), None, expected(ca));
+    let name = rustls_pki_types::ServerName::try_from("server.example").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut hello = Vec::new();
+    conn.write_tls(&mut hello).unwrap();
+    hello
+}
+
+/// A client that sends a whole ClientHello from `source` and then nothing more.
+async fn stalled_after_hello(ca: &TestCa, addr: SocketAddr, source: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &client_hello(ca))
+        .await
+        .unwrap();
+    stream
+}
+
+/// Spawns `serve` with `acceptor` and a task making one mTLS request; returns that task.
+async fn serve_and_request(
+    ca: &TestCa,
+    acceptor: MtlsAcceptor,
+) -> (SocketAddr, impl FnOnce() -> tokio::task::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(meshless::serve(listener, acceptor, hello()));
+    let connector = client_connector(ca);
+    let request = move || {
+        tokio::spawn(async move {
+            let client: Client<_, Empty<Bytes>> =
+                Client::builder(TokioExecutor::new()).build(connector);
+            let uri = format!("https://127.0.0.1:{}/", addr.port())
+                .parse()
+                .unwrap();
+            body_of(client.get(uri).await.unwrap()).await
+        })
+    };
+    (addr, request)
+}
+
 #[tokio::test]
 async fn handshakes_beyond_the_bound_wait_for_a_slot() {
     let ca = TestCa::new("example.org").unwrap();
@@ -124,31 +168,104 @@ async fn handshakes_beyond_the_bound_wait_for_a_slot() {
         .max_concurrent_handshakes(1)
         .build()
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(meshless::serve(listener, acceptor, hello()));
+    let (addr, request) = serve_and_request(&ca, acceptor).await;
 
-    // The only slot is taken by a client that sends nothing.
-    let silent = TcpStream::connect(addr).await.unwrap();
+    // The only slot is taken by a client that sent its ClientHello and stopped.
+    let stalled = stalled_after_hello(&ca, addr, "127.0.0.1").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let waiting = {
-        let ca_client = client_connector(&ca);
-        tokio::spawn(async move {
-            let client: Client<_, Empty<Bytes>> =
-                Client::builder(TokioExecutor::new()).build(ca_client);
-            let uri = format!("https://127.0.0.1:{}/", addr.port())
-                .parse()
-                .unwrap();
-            body_of(client.get(uri).await.unwrap()).await
-        })
-    };
+    let waiting = request();
     // While the slot is held, the second handshake cannot complete, however long we
-    // look; once the silent client leaves, it does.
+    // look; once the stalled client leaves, it does.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!waiting.is_finished(), "a handshake ran beyond the bound");
-    drop(silent);
+    drop(stalled);
     let body = timeout(STEP, waiting).await.unwrap().unwrap();
     assert_eq!(body, format!("hello {CLIENT_ID}"));
+}
+
+#[tokio::test]
+async fn silent_and_dribbling_clients_hold_no_handshake_slot() {
+    let ca = TestCa::new("example.org").unwrap();
+    let acceptor = MtlsAcceptor::builder(server_source(&ca))
+        .max_concurrent_handshakes(2)
+        .build()
+        .unwrap();
+    let (addr, request) = serve_and_request(&ca, acceptor).await;
+
+    // Five times as many silent clients as slots, and as many sending part of a
+    // ClientHello (its first 40 bytes): none of them holds a slot.
+    let hello = client_hello(&ca);
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+        let mut dribbling = TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut dribbling, &hello[..40])
+            .await
+            .unwrap();
+        held.push(dribbling);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A good client is served at once (well within the 5 s first-byte and 10 s
+    // handshake timeouts that would otherwise free the slots).
+    let body = timeout(Duration::from_secs(3), request())
+        .await
+        .expect("a good client waited behind silent or dribbling connections")
+        .unwrap();
+    assert_eq!(body, format!("hello {CLIENT_ID}"));
+    drop(held);
+}
+
+#[tokio::test]
+async fn one_source_cannot_take_every_handshake_slot() {
+    let ca = TestCa::new("example.org").unwrap();
+    let acceptor = MtlsAcceptor::builder(server_source(&ca))
+        .max_concurrent_handshakes(4)
+        .max_handshakes_per_source(2)
+        .build()
+        .unwrap();
+    let (addr, request) = serve_and_request(&ca, acceptor).await;
+
+    // 127.0.0.2 completes ClientHellos and stalls, more of them than there are slots.
+    let mut stalled = Vec::new();
+    for _ in 0..6 {
+        stalled.push(stalled_after_hello(&ca, addr, "127.0.0.2").await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // It holds its share (2), so a client from 127.0.0.1 still finds a slot.
+    let body = timeout(Duration::from_secs(3), request())
+        .await
+        .expect("one source took every handshake slot")
+        .unwrap();
+    assert_eq!(body, format!("hello {CLIENT_ID}"));
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_at_the_first_byte_timeout() {
+    let ca = TestCa::new("example.org").unwrap();
+    let acceptor = MtlsAcceptor::builder(server_source(&ca))
+        .first_byte_timeout(Duration::from_millis(200))
+        .handshake_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (addr, _) = serve_and_request(&ca, acceptor).await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut slow, &[0x16])
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    match timeout(Duration::from_secs(5), silent.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => {}
+        other => panic!("a silent connection was not closed: {other:?}"),
+    }
+    // A peer that did send its first byte is held to the (longer) handshake timeout.
+    assert!(
+        timeout(Duration::from_millis(500), slow.read(&mut buf))
+            .await
+            .is_err(),
+        "a connection that had started its handshake was closed at the first-byte timeout"
+    );
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -183,6 +184,8 @@ pub struct AppBody {
     body: Incoming,
     /// The connection, and the pool to return it to (`None`: close it when done).
     pooled: Option<(SendRequest<Incoming>, Option<Http1Pool>)>,
+    /// The request's place in the app budget, given back with the body.
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 impl AppBody {
@@ -190,6 +193,7 @@ impl AppBody {
         let mut this = Self {
             body,
             pooled: Some((send, pool)),
+            _place: None,
         };
         if this.body.is_end_stream() {
             this.release();
@@ -216,10 +220,22 @@ impl AppBody {
     }
 }
 
+impl AppBody {
+    /// This body, holding `place` until it is dropped.
+    pub fn holding(mut self, place: OwnedSemaphorePermit) -> Self {
+        self._place = Some(place);
+        self
+    }
+}
+
 impl From<Incoming> for AppBody {
     /// A body from hyper-util's client, which pools its connection itself.
     fn from(body: Incoming) -> Self {
-        Self { body, pooled: None }
+        Self {
+            body,
+            pooled: None,
+            _place: None,
+        }
     }
 }
 

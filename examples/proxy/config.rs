@@ -10,6 +10,8 @@ use std::time::Duration;
 use meshless::SpiffeId;
 use serde::Deserialize;
 
+use crate::limits::Limits;
+
 /// The whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +132,9 @@ pub struct Inbound {
     /// read `x_user` as `x-user`).
     #[serde(default)]
     pub allow_underscores_in_header_names: bool,
+    /// `[inbound.limits]`: timeouts and bounds under load.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 impl Inbound {
@@ -279,6 +284,7 @@ impl Config {
             }
         }
         for inbound in &self.inbound {
+            problems.extend(inbound.limits.problems(&inbound.listen.to_string()));
             if inbound.protocol == Protocol::Tcp && inbound.app_protocol.is_some() {
                 problems.push(format!(
                     "inbound `{}`: `app_protocol` applies to protocol = \"http\" only",

@@ -32,21 +32,20 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::app_pool::{AppBody, Http1Pool};
 use crate::config::{AppProtocol, Inbound, Mode, Protocol};
 use crate::forward::{self, ProxyResult};
+use crate::limits::{AppBudget, Limits, Overloaded};
 use crate::shutdown::{Shutdown, Tracker};
 
 /// Builds the acceptor for an inbound listener.
-pub fn acceptor(
-    source: &TlsSource,
-    mode: Mode,
-    protocol: Protocol,
-) -> Result<MtlsAcceptor, meshless::TlsError> {
-    let mut builder = MtlsAcceptor::builder(source.clone());
-    if protocol == Protocol::Tcp {
+pub fn acceptor(source: &TlsSource, config: &Inbound) -> Result<MtlsAcceptor, meshless::TlsError> {
+    let mut builder = config
+        .limits
+        .acceptor(MtlsAcceptor::builder(source.clone()));
+    if config.protocol == Protocol::Tcp {
         // Opaque TCP: no ALPN, so a client offering its own protocol name (or none)
         // is not refused for want of `h2` / `http/1.1`.
         builder = builder.alpn_protocols(Vec::new());
     }
-    match mode {
+    match config.mode {
         Mode::Strict => builder.build(),
         Mode::Permissive => builder.permissive().build(),
     }
@@ -60,7 +59,7 @@ pub async fn serve_http(
     policy: PolicyHandle,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let forward = AppForward::new(config.forward, config.app_protocol());
+    let forward = AppForward::new(config.forward, config.app_protocol(), &config.limits);
     // Hop-by-hop headers go first, as they arrive: the policy then decides on exactly
     // the headers the app will get, and a `Connection` header naming `l5d-client-id`
     // cannot remove the value the layer sets after it.
@@ -72,7 +71,11 @@ pub async fn serve_http(
         .map_request(without_hop_by_hop)
         .layer(authorize)
         .service(forward);
-    meshless::serve_with_graceful_shutdown(listener, acceptor, service, shutdown.wait()).await
+    let server = config.limits.server(acceptor);
+    server
+        .graceful_shutdown(shutdown.wait())
+        .serve(listener, service)
+        .await
 }
 
 /// The request with its hop-by-hop headers removed.
@@ -91,10 +94,12 @@ struct AppInner {
     http1: Http1Pool,
     h2: Client<HttpConnector, Incoming>,
     protocol: AppProtocol,
+    budget: AppBudget,
+    response_timeout: Duration,
 }
 
 impl AppForward {
-    fn new(app: SocketAddr, protocol: AppProtocol) -> Self {
+    fn new(app: SocketAddr, protocol: AppProtocol, limits: &Limits) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -105,9 +110,13 @@ impl AppForward {
             Authority::try_from(app.to_string()).expect("a socket address is an authority");
         Self(Arc::new(AppInner {
             authority,
-            http1: Http1Pool::new(app, Duration::from_secs(90), 1024),
+            // Never more idle connections than may be busy: with those at the app, the
+            // proxy's connections to it stay within `max_app_connections`.
+            http1: Http1Pool::new(app, Duration::from_secs(90), limits.max_app_connections),
             h2,
             protocol,
+            budget: AppBudget::new(limits),
+            response_timeout: limits.app_response_timeout(),
         }))
     }
 
@@ -133,18 +142,54 @@ impl AppForward {
             Version::HTTP_11
         };
         forward::retarget(&mut req, Scheme::HTTP, &this.authority, version);
-        let app = this.authority.clone();
-        if h2 {
-            let response = this.h2.request(req);
-            Box::pin(async move {
-                let res = response.await.map(|res| res.map(AppBody::from));
-                answer(res.map_err(Into::into), client_version, &app)
-            })
-        } else {
-            let pool = this.http1.clone();
-            Box::pin(async move { answer(pool.send(req).await, client_version, &app) })
-        }
+        let this = self.0.clone();
+        Box::pin(async move {
+            let permit = match this.budget.admit().await {
+                Ok(permit) => permit,
+                Err(why) => return Ok(overloaded(why, &this.authority)),
+            };
+            let response = async {
+                if h2 {
+                    let res = this.h2.request(req).await?;
+                    Ok(res.map(AppBody::from))
+                } else {
+                    this.http1.send(req).await
+                }
+            };
+            // Dropped at the timeout, the request is cancelled and its HTTP/1.1
+            // connection closed: the app cannot hold the place any longer.
+            match tokio::time::timeout(this.response_timeout, response).await {
+                Ok(res) => answer(
+                    res.map(|res| res.map(|body| body.holding(permit))),
+                    client_version,
+                    &this.authority,
+                ),
+                Err(_) => {
+                    tracing::warn!(
+                        target: "proxy::inbound",
+                        app = %this.authority,
+                        timeout = ?this.response_timeout,
+                        "the app did not answer in time"
+                    );
+                    Ok(forward::local(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway timeout\n",
+                    ))
+                }
+            }
+        })
     }
+}
+
+/// The 503 for a request the app budget did not let through.
+fn overloaded(why: Overloaded, app: &Authority) -> http::Response<forward::ProxyBody> {
+    tracing::warn!(target: "proxy::inbound", app = %app, reason = ?why, "app overloaded: 503");
+    let mut res = forward::local(StatusCode::SERVICE_UNAVAILABLE, "service unavailable\n");
+    res.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    res
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = ProxyResult> + Send>>;

@@ -25,6 +25,7 @@ mod app_pool;
 mod config;
 mod forward;
 mod inbound;
+mod limits;
 mod outbound;
 mod plain;
 mod reload;
@@ -90,6 +91,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Every connection is a descriptor: the soft limit (often 1,024) goes up to the hard
+    // one, as nginx's `worker_rlimit_nofile` and Go's runtime do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(target: "proxy", limit, "open-file limit"),
+        Err(err) => {
+            tracing::warn!(target: "proxy", error = %err, "cannot raise the open-file limit")
+        }
+    }
     let runtime = if config.runtime.worker_threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -253,7 +262,7 @@ async fn run(config: Config) -> Result<(), RunError> {
             tracing::warn!(target: "proxy", listen = %inbound.listen, "policy: {warning}");
         }
         policies.push((inbound.policy.clone(), policy.clone()));
-        let acceptor = inbound::acceptor(&source, inbound.mode, inbound.protocol)?;
+        let acceptor = inbound::acceptor(&source, &inbound)?;
         let listener = bind(inbound.listen).await?;
         tracing::info!(
             target: "proxy",

@@ -71,10 +71,13 @@ const READY_QUEUE: usize = 128;
 /// while a long request keeps its connection. `axum::serve` has no such bound, so this
 /// listener enforces its own, on bytes rather than requests (see [`BoundedStream`]):
 ///
-/// - the handshake must finish within the acceptor's
+/// - the acceptor's admission rules apply as under `serve` (see [`MtlsAcceptor`]'s
+///   *Admission*): a connection must send its first byte within the acceptor's
+///   [`first_byte_timeout`](crate::tls::MtlsAcceptorBuilder::first_byte_timeout) (5 s)
+///   and finish its handshake within its
 ///   [`handshake_timeout`](crate::tls::MtlsAcceptorBuilder::handshake_timeout)
-///   (10 s by default);
-/// - the first byte of a request must arrive within
+///   (10 s), and holds a handshake slot only once its whole ClientHello arrived;
+/// - the first byte of a request must arrive within the listener's
 ///   [`first_byte_timeout`](MtlsListenerBuilder::first_byte_timeout) of the handshake
 ///   (30 s by default);
 /// - after that, a connection on which nothing was read or written for an

@@ -44,21 +44,27 @@ use crate::tls::{MtlsAcceptor, MtlsStream};
 mod axum;
 #[cfg(feature = "axum")]
 mod bounded;
+mod builder;
 mod park;
 
 #[cfg(feature = "axum")]
 pub use self::axum::{MissingPeerIdentity, MtlsListener, MtlsListenerBuilder};
 #[cfg(feature = "axum")]
 pub use self::bounded::BoundedStream;
+pub use self::builder::Server;
+use self::builder::Settings;
 use self::park::{ParkIo, ParkState};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves `service` on `listener` over `acceptor` until the returned future is
-/// dropped. See [`serve_with_graceful_shutdown`] for a clean stop.
+/// dropped, with [`Server`]'s default settings (use [`Server`] to change them). See
+/// [`serve_with_graceful_shutdown`] for a clean stop.
 ///
-/// Each connection's handshake runs in its own task, so a client that never finishes
-/// its handshake delays nobody (and is closed at the acceptor's handshake timeout).
+/// Each connection's handshake runs in its own task, and holds a handshake slot only
+/// once its whole ClientHello has arrived (see [`MtlsAcceptor`]'s *Admission*), so a
+/// client that sends nothing, or its ClientHello a byte at a time, delays nobody and is
+/// closed at the acceptor's first-byte or handshake timeout.
 /// HTTP/1.1 or HTTP/2 is chosen by ALPN (detected from the first bytes for plaintext
 /// peers of a permissive acceptor); every request carries the connection's
 /// [`PeerIdentity`] in its extensions. A connection that starts no request for 30 to
@@ -111,34 +117,17 @@ where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
-    F: Future<Output = ()> + Send,
+    F: Future<Output = ()> + Send + 'static,
 {
-    let (shutdown_tx, shutdown_rx) = watch::channel(());
-    let (alive_tx, alive_rx) = watch::channel(());
-    let mut backoff = Backoff::default();
-    tokio::pin!(signal);
-    loop {
-        let (tcp, _) = tokio::select! {
-            conn = accept_tcp(&listener, &mut backoff) => conn,
-            () = &mut signal => break,
-        };
-        let task = ConnTask {
-            acceptor: acceptor.clone(),
-            shutdown: shutdown_rx.clone(),
-            _alive: alive_rx.clone(),
-        };
-        tokio::spawn(task.run(tcp, service.clone()));
-    }
-    drop(listener);
-    tracing::debug!(target: "meshless::server", "shutting down: draining connections");
-    let _ = shutdown_tx.send(());
-    drop(alive_rx);
-    alive_tx.closed().await;
-    Ok(())
+    Server::new(acceptor)
+        .graceful_shutdown(signal)
+        .serve(listener, service)
+        .await
 }
 
 struct ConnTask {
     acceptor: MtlsAcceptor,
+    settings: Arc<Settings>,
     shutdown: watch::Receiver<()>,
     /// Dropped when the connection ends; shutdown waits for all of these.
     _alive: watch::Receiver<()>,
@@ -171,7 +160,7 @@ impl ConnTask {
             Some(b"http/1.1" | b"http/1.0") => Protocol::Http1,
             _ => Protocol::Detect,
         };
-        let activity = Arc::new(Activity::default());
+        let activity = Arc::new(Activity::new(self.settings.idle_timeout));
         let service = TowerToHyperService::new(AddPeer {
             inner: service,
             peer,
@@ -189,6 +178,7 @@ impl ConnTask {
                 }
                 let conn = http2::Builder::new(TokioExecutor::new())
                     .timer(TokioTimer::new())
+                    .max_concurrent_streams(self.settings.max_streams)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = Box::pin(conn);
                 drive(conn, &mut shutdown, &activity, OnIdle::Finish, |c| {
@@ -199,7 +189,10 @@ impl ConnTask {
             Protocol::Http1 => serve_http1(stream, service, &activity, &mut shutdown).await,
             Protocol::Detect => {
                 let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder.http2().timer(TokioTimer::new());
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(self.settings.max_streams);
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 // Which version is known only later: drop when idle, as for HTTP/1.
                 let conn = Box::pin(conn);
@@ -292,12 +285,12 @@ const BUSY_GAP: Duration = Duration::from_millis(10);
 /// How often a busy HTTP/1 connection is checked for having gone quiet.
 const PARK_TICK: Duration = Duration::from_secs(1);
 
-/// How long a connection may go without starting a request while none is in flight
-/// before it is closed (HTTP/2: sent GOAWAY). A peer that completed its handshake
-/// cannot hold a connection by sending nothing, or a header a byte at a time, and idle
-/// keep-alive connections are closed after 30–60 s. Checked once per period per
-/// connection: hyper's own header read timeout re-arms a timer on every request, which
-/// cost this server about 15 % of its keep-alive throughput.
+/// The default idle timeout ([`Server::idle_timeout`]), also [`MtlsListener`]'s. A peer
+/// that completed its handshake cannot hold a connection by sending nothing, or a
+/// header a byte at a time. Checked once per period per connection: hyper's own header
+/// read timeout re-arms a timer on every request, which cost this server about 15 % of
+/// its keep-alive throughput.
+#[cfg(feature = "axum")]
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long closing an idle HTTP/1 connection politely (TLS close_notify, then FIN)
@@ -306,14 +299,24 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Requests started and in flight on one connection, for the idle check, and what
 /// parking an HTTP/1 connection needs to know.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Activity {
     started: AtomicU64,
     active: AtomicUsize,
     park: ParkState,
+    idle_timeout: Duration,
 }
 
 impl Activity {
+    fn new(idle_timeout: Duration) -> Self {
+        Self {
+            started: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            park: ParkState::default(),
+            idle_timeout,
+        }
+    }
+
     /// The HTTP/1 connection waits for its next request and has nothing else to do.
     fn parkable(&self) -> bool {
         self.active.load(Ordering::Relaxed) == 0 && self.park.is_idle()
@@ -425,8 +428,8 @@ enum Protocol {
     Detect,
 }
 
-/// What [`drive`] does with a connection that went a whole [`IDLE_TIMEOUT`]
-/// with no request in flight and none started.
+/// What [`drive`] does with a connection that went a whole idle timeout with no
+/// request in flight and none started.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum OnIdle {
     /// Drop it. For detected connections (HTTP/1 or HTTP/2): a request head still
@@ -458,7 +461,7 @@ async fn drive<C, E>(
                 return;
             }
             graceful(conn.as_mut());
-            match tokio::time::timeout(IDLE_TIMEOUT, conn.as_mut()).await {
+            match tokio::time::timeout(activity.idle_timeout, conn.as_mut()).await {
                 Ok(result) => result,
                 Err(_) => return,
             }
@@ -473,14 +476,15 @@ async fn drive<C, E>(
     }
 }
 
-/// Completes once a whole [`IDLE_TIMEOUT`] passes with no request in flight and none
+/// Completes once a whole idle timeout passes with no request in flight and none
 /// started.
 async fn idle_check(activity: &Activity) {
-    quiet(activity, IDLE_TIMEOUT, |a| {
+    quiet(activity, activity.idle_timeout, |a| {
         a.active.load(Ordering::Relaxed) == 0
     })
     .await;
-    tracing::debug!(target: "meshless::server", "closing a connection idle for {IDLE_TIMEOUT:?}");
+    let idle = activity.idle_timeout;
+    tracing::debug!(target: "meshless::server", "closing a connection idle for {idle:?}");
 }
 
 /// Completes at the first check, one every `period`, that finds no request started

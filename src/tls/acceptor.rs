@@ -4,10 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::ServerConfig;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 
+use super::admission::Admission;
 use super::{
     MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_server_alpn, server_config,
 };
@@ -23,25 +24,54 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// have a bundle for. [`MtlsAcceptorBuilder::permissive`] additionally serves peers
 /// that do not speak TLS at all, as [`Unauthenticated::Plaintext`] (policy decides).
 ///
-/// Cloning is cheap; clones share configuration and the handshake bound.
+/// ## Admission
+///
+/// A connection goes through three stages, and holds a handshake slot only in the last:
+///
+/// 1. **First byte.** A connection that sends nothing is closed after
+///    [`first_byte_timeout`](MtlsAcceptorBuilder::first_byte_timeout) (default 5 s),
+///    holding nothing but its socket and a timer.
+/// 2. **ClientHello.** The peer's ClientHello is read whole, still without a slot,
+///    within the [`handshake_timeout`](MtlsAcceptorBuilder::handshake_timeout)
+///    (default 10 s, counted from the first byte): a client that sends it a byte at a
+///    time is closed then, having cost a small buffer.
+/// 3. **Handshake.** The cryptographic handshake takes one of
+///    [`max_concurrent_handshakes`](MtlsAcceptorBuilder::max_concurrent_handshakes)
+///    slots (default 1,024), of which one source address holds at most
+///    [`max_handshakes_per_source`](MtlsAcceptorBuilder::max_handshakes_per_source)
+///    (default a quarter); later ones wait, within the same handshake timeout.
+///
+/// So silent and slow connections never delay a client that sends its ClientHello at
+/// once: it finds a slot free unless that many handshakes are truly under way. For
+/// comparison: nginx allows 60 s for a handshake (`ssl_handshake_timeout`) and bounds
+/// only connections (`worker_connections`, default 512); Envoy closes a connection its
+/// TLS inspector has not classified within 15 s (`listener_filters_timeout`) and bounds
+/// neither handshakes nor connections by default.
+///
+/// Cloning is cheap; clones share configuration and the handshake slots.
 #[derive(Clone)]
 pub struct MtlsAcceptor {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    tls: TlsAcceptor,
+    config: Arc<ServerConfig>,
     permissive: bool,
     optional_client_cert: bool,
+    first_byte_timeout: Duration,
     timeout: Duration,
-    handshakes: Semaphore,
+    limits: (usize, usize),
+    admission: Admission,
 }
 
 impl fmt::Debug for MtlsAcceptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MtlsAcceptor")
             .field("permissive", &self.inner.permissive)
+            .field("first_byte_timeout", &self.inner.first_byte_timeout)
             .field("handshake_timeout", &self.inner.timeout)
+            .field("max_concurrent_handshakes", &self.inner.limits.0)
+            .field("max_handshakes_per_source", &self.inner.limits.1)
             .finish_non_exhaustive()
     }
 }
@@ -53,8 +83,10 @@ pub struct MtlsAcceptorBuilder {
     source: TlsSource,
     permissive: bool,
     optional_client_cert: bool,
+    first_byte_timeout: Duration,
     timeout: Duration,
     max_handshakes: usize,
+    max_per_source: Option<usize>,
     max_intermediates: Option<usize>,
     alpn: Vec<Vec<u8>>,
 }
@@ -78,16 +110,32 @@ impl MtlsAcceptorBuilder {
         self
     }
 
-    /// How long a peer has to finish its handshake (default 10 s), counted from
-    /// `accept`, including the wait for a handshake slot.
+    /// How long a new connection may stay silent before its first byte (default 5 s).
+    /// It holds no handshake slot meanwhile; see [Admission](MtlsAcceptor#admission).
+    pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.first_byte_timeout = timeout;
+        self
+    }
+
+    /// How long a peer has to finish its handshake once its first byte arrived
+    /// (default 10 s): reading its ClientHello, waiting for a slot, and the handshake.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// The most handshakes run at once (default 1024); later ones wait for a slot.
+    /// The most handshakes past their ClientHello run at once (default 1,024); later
+    /// ones wait for a slot.
     pub fn max_concurrent_handshakes(mut self, max: usize) -> Self {
         self.max_handshakes = max.max(1);
+        self
+    }
+
+    /// The most of those slots one source IP address holds at once (default a quarter
+    /// of [`max_concurrent_handshakes`](Self::max_concurrent_handshakes), at least 1);
+    /// its later handshakes wait for one of its own to finish.
+    pub fn max_handshakes_per_source(mut self, max: usize) -> Self {
+        self.max_per_source = Some(max.max(1));
         self
     }
 
@@ -142,15 +190,19 @@ impl MtlsAcceptorBuilder {
     /// [`TlsError::Config`] if rustls refuses the configuration.
     pub fn build(self) -> Result<MtlsAcceptor, TlsError> {
         let (permissive, optional_client_cert) = (self.permissive, self.optional_client_cert);
-        let (timeout, max_handshakes) = (self.timeout, self.max_handshakes);
+        let (first_byte_timeout, timeout) = (self.first_byte_timeout, self.timeout);
+        let total = self.max_handshakes;
+        let per_source = self.max_per_source.unwrap_or(total / 4).clamp(1, total);
         let config = self.server_config()?;
         Ok(MtlsAcceptor {
             inner: Arc::new(Inner {
-                tls: TlsAcceptor::from(config),
+                config,
                 permissive,
                 optional_client_cert,
+                first_byte_timeout,
                 timeout,
-                handshakes: Semaphore::new(max_handshakes),
+                limits: (total, per_source),
+                admission: Admission::new(total, per_source),
             }),
         })
     }
@@ -171,8 +223,10 @@ impl MtlsAcceptor {
             source: source.into(),
             permissive: false,
             optional_client_cert: false,
+            first_byte_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             max_handshakes: 1024,
+            max_per_source: None,
             max_intermediates: None,
             alpn: default_server_alpn(),
         }
@@ -180,8 +234,8 @@ impl MtlsAcceptor {
 
     /// The rustls configuration this acceptor uses (see
     /// [`MtlsAcceptorBuilder::server_config`]).
-    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        self.inner.tls.config().clone()
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.inner.config.clone()
     }
 
     /// True when plaintext peers are served.
@@ -194,23 +248,27 @@ impl MtlsAcceptor {
         self.inner.timeout
     }
 
+    /// The first-byte timeout.
+    pub fn first_byte_timeout(&self) -> Duration {
+        self.inner.first_byte_timeout
+    }
+
     /// Runs the handshake on `tcp` and returns the stream with the peer's proven
     /// identity (and both socket addresses). Refusals are logged (target
     /// `meshless::tls`) with their [`TlsError::reason`]; every handshake is counted in
     /// [`Metrics::global`](crate::metrics::Metrics::global) as
     /// `inbound_tls_handshakes_total{result, reason}`.
     ///
+    /// The stages, their timeouts and the handshake slots are described under
+    /// [Admission](MtlsAcceptor#admission).
+    ///
     /// # Errors
     /// The reason the peer was refused: a [`TlsError`] certificate rejection,
-    /// [`TlsError::PlaintextInStrictMode`], [`TlsError::HandshakeTimeout`], or a
-    /// protocol or I/O failure.
+    /// [`TlsError::PlaintextInStrictMode`], [`TlsError::FirstByteTimeout`],
+    /// [`TlsError::HandshakeTimeout`], or a protocol or I/O failure.
     pub async fn accept(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let remote = tcp.peer_addr().ok();
-        let timeout = self.inner.timeout;
-        let result = match tokio::time::timeout(timeout, self.handshake(tcp)).await {
-            Ok(result) => result,
-            Err(_) => Err(TlsError::HandshakeTimeout(timeout)),
-        };
+        let result = self.admit(tcp).await;
         let metrics = crate::metrics::Metrics::global();
         match &result {
             Ok((_, peer)) if !peer.is_authenticated() => {}
@@ -247,21 +305,32 @@ impl MtlsAcceptor {
         }
     }
 
-    async fn handshake(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
-        let _permit = self
-            .inner
-            .handshakes
-            .acquire()
-            .await
-            .map_err(|_| TlsError::Config("handshake semaphore closed".into()))?;
+    /// The three stages of admission, each under its own deadline.
+    async fn admit(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
+        let wait = self.inner.first_byte_timeout;
         let mut first = [0u8; 1];
-        if tcp.peek(&mut first).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "peer closed the connection before sending anything",
-            )
-            .into());
-        }
+        match tokio::time::timeout(wait, tcp.peek(&mut first)).await {
+            Err(_) => return Err(TlsError::FirstByteTimeout(wait)),
+            Ok(Ok(0)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "peer closed the connection before sending anything",
+                )
+                .into());
+            }
+            Ok(read) => read?,
+        };
+        let timeout = self.inner.timeout;
+        tokio::time::timeout(timeout, self.handshake(tcp, first[0]))
+            .await
+            .unwrap_or(Err(TlsError::HandshakeTimeout(timeout)))
+    }
+
+    async fn handshake(
+        &self,
+        tcp: TcpStream,
+        first: u8,
+    ) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let addrs = (tcp.peer_addr().ok(), tcp.local_addr().ok());
         let with_addrs = |mut peer: PeerIdentity| {
             if let Some(remote) = addrs.0 {
@@ -272,17 +341,20 @@ impl MtlsAcceptor {
             }
             peer
         };
-        if first[0] != TLS_HANDSHAKE {
+        if first != TLS_HANDSHAKE {
             if self.inner.permissive {
                 let peer = PeerIdentity::unauthenticated(Unauthenticated::Plaintext);
                 return Ok((MtlsStream::Plain(tcp), with_addrs(peer)));
             }
-            return Err(TlsError::PlaintextInStrictMode(first[0]));
+            return Err(TlsError::PlaintextInStrictMode(first));
         }
-        let tls = self
-            .inner
-            .tls
-            .accept(tcp)
+        // The whole ClientHello first, without a slot; then a slot for the handshake.
+        let hello = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp)
+            .await
+            .map_err(TlsError::from_handshake)?;
+        let _slot = self.inner.admission.acquire(addrs.0.map(|a| a.ip())).await;
+        let tls = hello
+            .into_stream(self.inner.config.clone())
             .await
             .map_err(TlsError::from_handshake)?;
         let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) else {

@@ -78,6 +78,9 @@ pub enum TlsError {
     /// The TLS handshake did not finish in time.
     #[error("handshake did not finish within {0:?}")]
     HandshakeTimeout(Duration),
+    /// The peer connected and sent nothing in time.
+    #[error("peer sent nothing within {0:?} of connecting")]
+    FirstByteTimeout(Duration),
     /// The peer spoke something other than TLS to a strict (mTLS-only) port.
     #[error("peer sent plaintext (first byte `{0:#04x}`) to a port that requires mutual TLS")]
     PlaintextInStrictMode(u8),
@@ -157,6 +160,7 @@ impl TlsError {
             Self::BadCertificate { .. } => "bad_certificate",
             Self::UnexpectedServerId { .. } => "unexpected_server_identity",
             Self::HandshakeTimeout(_) => "handshake_timeout",
+            Self::FirstByteTimeout(_) => "first_byte_timeout",
             Self::PlaintextInStrictMode(_) => "plaintext_in_strict_mode",
             Self::Handshake(_) => "handshake",
             Self::Io(_) => "io",

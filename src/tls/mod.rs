@@ -34,6 +34,7 @@ use std::sync::{Arc, OnceLock};
 use rustls::crypto::CryptoProvider;
 
 mod acceptor;
+mod admission;
 mod bundle;
 mod client_config;
 mod connector;

@@ -143,6 +143,7 @@ fn reasons_are_distinct_snake_case_labels() {
         TlsError::InvalidSvid(crate::SvidError::NoUriSan),
         TlsError::UriNameConstraintsUnsupported { id: id.clone() },
         TlsError::HandshakeTimeout(std::time::Duration::from_secs(1)),
+        TlsError::FirstByteTimeout(std::time::Duration::from_secs(1)),
         TlsError::PlaintextInStrictMode(b'G'),
         TlsError::Handshake("x".into()),
     ];

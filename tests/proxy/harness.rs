@@ -322,3 +322,19 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
     }
     Ok(Response::new(Full::new(Bytes::from(text))))
 }
+
+/// Polls until `check` holds (bounded by STEP).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + STEP;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {STEP:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

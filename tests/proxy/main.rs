@@ -9,6 +9,7 @@ mod grpc;
 mod harness;
 mod http;
 mod outbound;
+mod overload;
 mod reload;
 mod tcp;
 mod workload;
