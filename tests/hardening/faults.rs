@@ -50,6 +50,7 @@ async fn closed_by_server(mut tcp: TcpStream, trickle: Option<Vec<u8>>) -> Durat
 async fn slow_and_silent_clients_delay_nobody_and_are_closed_at_the_handshake_timeout() {
     let ca = Arc::new(TestCa::new("example.org").unwrap());
     let acceptor = MtlsAcceptor::builder(ca.tls_source(SERVER).unwrap())
+        .first_byte_timeout(Duration::from_secs(1))
         .handshake_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
@@ -72,7 +73,7 @@ async fn slow_and_silent_clients_delay_nobody_and_are_closed_at_the_handshake_ti
         slowest = slowest.max(task.await.unwrap());
     }
     println!(
-        "figure: 300 slow clients (30 trickling a ClientHello) all closed; slowest after {slowest:?} (timeout 1 s)"
+        "figure: 300 slow clients (30 trickling a ClientHello) all closed; slowest after {slowest:?} (first-byte and handshake timeouts 1 s)"
     );
     assert_eq!(server.rec.calls(), 5);
 }
