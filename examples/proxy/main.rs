@@ -230,9 +230,24 @@ enum RunError {
     Other(String),
 }
 
+/// Connections the kernel completes for us before we accept them (capped by
+/// `net.core.somaxconn`): a burst of thousands of connections, silent ones included,
+/// must not overflow it, or the kernel drops handshakes it cannot queue and their
+/// clients hang for seconds of SYN-ACK retries (tokio's `bind` asks for 1,024).
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
-    TcpListener::bind(addr)
-        .await
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    socket
+        .and_then(|socket| {
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)
+        })
         .map_err(|e| RunError::Bind(addr, e))
 }
 

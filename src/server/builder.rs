@@ -37,6 +37,10 @@ use crate::tls::MtlsAcceptor;
 /// # }
 /// ```
 ///
+/// Bind the listener with a backlog sized for bursts (`tokio::net::TcpSocket::listen`;
+/// `TcpListener::bind` asks for 1,024): a burst that overflows it leaves clients
+/// waiting through seconds of SYN-ACK retries before the server even sees them.
+///
 /// The limits on connections that have not finished their handshake (first-byte and
 /// handshake timeouts, handshake slots per source) are the acceptor's: see
 /// [`MtlsAcceptor`]'s *Admission*. The defaults beside nginx's and Envoy's:
