@@ -18,6 +18,15 @@ use crate::{PeerIdentity, Unauthenticated};
 /// The first byte of a TLS record carrying a handshake message (a ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
 
+/// `timeout` plus up to a quarter more, chosen by the peer's source port: a burst of
+/// silent connections is then closed over a spread of time rather than all in the same
+/// instant, which would hold up the good clients served on the same thread.
+fn spread(timeout: Duration, port: u16) -> Duration {
+    // Fibonacci hashing scatters consecutive ports over [0, 1024).
+    let slot = u32::from(port).wrapping_mul(2_654_435_769) >> 22;
+    timeout + timeout / 4 * slot / 1024
+}
+
 /// Accepts TCP connections as mutual TLS and proves each peer's SPIFFE ID.
 ///
 /// Strict by default: a client must present a valid X.509-SVID of a trust domain we
@@ -29,8 +38,8 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// A connection goes through three stages, and holds a handshake slot only in the last:
 ///
 /// 1. **First byte.** A connection that sends nothing is closed after
-///    [`first_byte_timeout`](MtlsAcceptorBuilder::first_byte_timeout) (default 5 s),
-///    holding nothing but its socket and a timer.
+///    [`first_byte_timeout`](MtlsAcceptorBuilder::first_byte_timeout) (default 5 s, up to
+///    a quarter more to spread a burst), holding nothing but its socket and a timer.
 /// 2. **ClientHello.** The peer's ClientHello is read whole, still without a slot,
 ///    within the [`handshake_timeout`](MtlsAcceptorBuilder::handshake_timeout)
 ///    (default 10 s, counted from the first byte): a client that sends it a byte at a
@@ -110,8 +119,10 @@ impl MtlsAcceptorBuilder {
         self
     }
 
-    /// How long a new connection may stay silent before its first byte (default 5 s).
-    /// It holds no handshake slot meanwhile; see [Admission](MtlsAcceptor#admission).
+    /// How long a new connection may stay silent before its first byte (default 5 s;
+    /// each connection gets up to a quarter more, so that a burst of silent connections
+    /// is not closed all at once). It holds no handshake slot meanwhile; see
+    /// [Admission](MtlsAcceptor#admission).
     pub fn first_byte_timeout(mut self, timeout: Duration) -> Self {
         self.first_byte_timeout = timeout;
         self
@@ -268,7 +279,7 @@ impl MtlsAcceptor {
     /// [`TlsError::HandshakeTimeout`], or a protocol or I/O failure.
     pub async fn accept(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let remote = tcp.peer_addr().ok();
-        let result = self.admit(tcp).await;
+        let result = self.admit(tcp, remote.map_or(0, |a| a.port())).await;
         let metrics = crate::metrics::Metrics::global();
         match &result {
             Ok((_, peer)) if !peer.is_authenticated() => {}
@@ -280,9 +291,11 @@ impl MtlsAcceptor {
                 tracing::debug!(target: "meshless::tls", peer = %peer, remote = ?remote, "accepted");
                 Ok((stream, peer))
             }
-            // A peer that connects and leaves (TCP health checks, scanners) is routine;
-            // everything else is a refusal worth a warning.
-            Err(err @ TlsError::Io(_)) => {
+            // A peer that connects and leaves, or connects and says nothing (TCP health
+            // checks, scanners, a flood of silent connections), is routine: thousands of
+            // warnings at once would cost more than the connections. Everything else is a
+            // refusal worth a warning.
+            Err(err @ (TlsError::Io(_) | TlsError::FirstByteTimeout(_))) => {
                 tracing::debug!(
                     target: "meshless::tls",
                     reason = err.reason(),
@@ -306,10 +319,14 @@ impl MtlsAcceptor {
     }
 
     /// The three stages of admission, each under its own deadline.
-    async fn admit(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
+    async fn admit(
+        &self,
+        tcp: TcpStream,
+        port: u16,
+    ) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let wait = self.inner.first_byte_timeout;
         let mut first = [0u8; 1];
-        match tokio::time::timeout(wait, tcp.peek(&mut first)).await {
+        match tokio::time::timeout(spread(wait, port), tcp.peek(&mut first)).await {
             Err(_) => return Err(TlsError::FirstByteTimeout(wait)),
             Ok(Ok(0)) => {
                 return Err(std::io::Error::new(
@@ -370,5 +387,25 @@ impl MtlsAcceptor {
             MtlsStream::Tls(Box::new(tls)),
             with_addrs(PeerIdentity::authenticated(id)),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_byte_timeout_is_spread_over_a_quarter_more() {
+        let base = Duration::from_secs(4);
+        let spread: Vec<Duration> = (40_000..41_000)
+            .map(|port| super::spread(base, port))
+            .collect();
+        assert!(spread.iter().all(|d| *d >= base && *d < base + base / 4));
+        // Consecutive ports land all over the quarter, not in one corner of it.
+        let late = spread.iter().filter(|d| **d >= base + base / 8).count();
+        assert!(
+            (400..600).contains(&late),
+            "{late} of 1000 in the later half"
+        );
     }
 }
