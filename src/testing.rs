@@ -459,3 +459,23 @@ impl TestCa {
 }
 #[cfg(feature = "jwt")]
 pub use crate::jwt::test_keys::{TestJwtKey, TestJwtKeyError};
+
+/// The bytes a rustls client sends first: one whole TLS ClientHello (TLS 1.2 and 1.3,
+/// SNI `localhost`), for tests of what a server does with a client that sends it
+/// slowly, or only in part, or and then stops.
+pub fn client_hello() -> Vec<u8> {
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("the crate's provider supports the default versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("a valid DNS name");
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .expect("a client configuration rustls built itself");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        // Writing into a Vec cannot fail.
+        let _ = conn.write_tls(&mut out);
+    }
+    out
+}

@@ -15,7 +15,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use meshless::testing::TestCa;
+use meshless::testing::{TestCa, client_hello};
 use meshless::tls::{MtlsAcceptor, MtlsConnector, TlsSource};
 use meshless::{PeerIdentity, Unauthenticated};
 use tokio::io::AsyncReadExt;
@@ -118,22 +118,12 @@ async fn a_silent_client_delays_nobody_and_is_closed_at_its_timeout() {
     }
 }
 
-/// A whole ClientHello, as a TLS client would send it first.
-fn client_hello(ca: &TestCa) -> Vec<u8> {
-    let config = client_config(&server_source(ca), None, expected(ca));
-    let name = rustls_pki_types::ServerName::try_from("server.example").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut hello = Vec::new();
-    conn.write_tls(&mut hello).unwrap();
-    hello
-}
-
 /// A client that sends a whole ClientHello from `source` and then nothing more.
-async fn stalled_after_hello(ca: &TestCa, addr: SocketAddr, source: &str) -> TcpStream {
+async fn stalled_after_hello(addr: SocketAddr, source: &str) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
     let mut stream = socket.connect(addr).await.unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stream, &client_hello(ca))
+    tokio::io::AsyncWriteExt::write_all(&mut stream, &client_hello())
         .await
         .unwrap();
     stream
@@ -171,7 +161,7 @@ async fn handshakes_beyond_the_bound_wait_for_a_slot() {
     let (addr, request) = serve_and_request(&ca, acceptor).await;
 
     // The only slot is taken by a client that sent its ClientHello and stopped.
-    let stalled = stalled_after_hello(&ca, addr, "127.0.0.1").await;
+    let stalled = stalled_after_hello(addr, "127.0.0.1").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let waiting = request();
     // While the slot is held, the second handshake cannot complete, however long we
@@ -194,7 +184,7 @@ async fn silent_and_dribbling_clients_hold_no_handshake_slot() {
 
     // Five times as many silent clients as slots, and as many sending part of a
     // ClientHello (its first 40 bytes): none of them holds a slot.
-    let hello = client_hello(&ca);
+    let hello = client_hello();
     let mut held = Vec::new();
     for _ in 0..10 {
         held.push(TcpStream::connect(addr).await.unwrap());
@@ -228,7 +218,7 @@ async fn one_source_cannot_take_every_handshake_slot() {
     // 127.0.0.2 completes ClientHellos and stalls, more of them than there are slots.
     let mut stalled = Vec::new();
     for _ in 0..6 {
-        stalled.push(stalled_after_hello(&ca, addr, "127.0.0.2").await);
+        stalled.push(stalled_after_hello(addr, "127.0.0.2").await);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     // It holds its share (2), so a client from 127.0.0.1 still finds a slot.

@@ -256,18 +256,4 @@ impl Rng {
     }
 }
 
-/// The bytes of a real TLS ClientHello (rustls, offering TLS 1.2 and 1.3).
-pub fn client_hello() -> Vec<u8> {
-    let config = rustls::ClientConfig::builder_with_provider(meshless::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut out = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut out).unwrap();
-    }
-    out
-}
+pub use meshless::testing::client_hello;

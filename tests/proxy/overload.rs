@@ -98,6 +98,27 @@ fn h2_client(ws: &Workspace) -> Client<MtlsConnector, Empty<Bytes>> {
         .build(connector)
 }
 
+/// `conns` HTTP/2 connections with `streams` requests each on `/stall`, held until the
+/// tasks are aborted.
+fn hold_stalled_streams(
+    ws: &Workspace,
+    port: u16,
+    conns: usize,
+    streams: usize,
+) -> Vec<tokio::task::JoinHandle<Option<(StatusCode, bool)>>> {
+    let mut held = Vec::new();
+    for _ in 0..conns {
+        let client = h2_client(ws);
+        for _ in 0..streams {
+            let client = client.clone();
+            held.push(tokio::spawn(
+                async move { get(&client, port, "/stall").await },
+            ));
+        }
+    }
+    held
+}
+
 /// `GET path` on `client`: the status, or `None` when the request failed.
 async fn get(
     client: &Client<MtlsConnector, Empty<Bytes>>,
@@ -183,16 +204,7 @@ async fn good_clients_are_served_while_peers_hold_streams_on_a_stalled_path() {
     let proxy = ws.start_proxy("proxy", &config, admin).await;
 
     // Three connections, each with 20 streams on `/stall`: 5 each get through.
-    let attackers: Vec<_> = (0..3).map(|_| h2_client(&ws)).collect();
-    let mut held = Vec::new();
-    for client in &attackers {
-        for _ in 0..20 {
-            let client = client.clone();
-            held.push(tokio::spawn(
-                async move { get(&client, port, "/stall").await },
-            ));
-        }
-    }
+    let held = hold_stalled_streams(&ws, port, 3, 20);
     eventually("stalled streams at the app", || async {
         app.stalled() >= 15
     })
@@ -222,20 +234,6 @@ fn open_fds(proxy: &Proc) -> usize {
     std::fs::read_dir(format!("/proc/{}/fd", proxy.child.id()))
         .map(|dir| dir.count())
         .unwrap_or(0)
-}
-
-/// A whole ClientHello, as a TLS client sends it first.
-fn client_hello() -> Vec<u8> {
-    let config = rustls::ClientConfig::builder_with_provider(meshless::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let mut hello = Vec::new();
-    conn.write_tls(&mut hello).unwrap();
-    hello
 }
 
 /// `n` good requests, one new mTLS connection each, 250 ms apart: their latencies, or
@@ -294,7 +292,7 @@ async fn overload_full_size_silent_and_dribbling_connections() {
             })
         })
         .collect();
-    let hello = Arc::new(client_hello());
+    let hello = Arc::new(meshless::testing::client_hello());
     let dribblers: Vec<_> = (0..dribble_n)
         .map(|_| {
             let hello = hello.clone();
@@ -348,16 +346,7 @@ async fn overload_full_size_stalled_streams() {
     let proxy = ws.start_proxy("proxy", &config, admin).await;
     let before = open_fds(&proxy);
 
-    let mut held = Vec::new();
-    for _ in 0..conns {
-        let client = h2_client(&ws);
-        for _ in 0..streams {
-            let client = client.clone();
-            held.push(tokio::spawn(
-                async move { get(&client, port, "/stall").await },
-            ));
-        }
-    }
+    let held = hold_stalled_streams(&ws, port, conns, streams);
     // 100 streams per connection (the default) reach the app.
     eventually("stalled streams at the app", || async {
         app.stalled() >= 300
