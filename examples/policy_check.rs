@@ -31,14 +31,19 @@
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
-use meshless::policy::{Policy, RequestAttrs, WorkloadContext, client_address, normalize_target};
-use meshless::{Claims, Identity, LinkerdId, RequestPrincipal, SpiffeId};
+use http::{HeaderMap, HeaderValue};
+use meshless::policy::{RequestAttrs, client_address, normalize_target};
+use meshless::{Claims, Identity, RequestPrincipal};
 
-const USAGE: &str = "usage: policy_check --policy FILE [--peer ID|none] [--source-ip ADDR] [--port N] \
-[--method M --path P] [--host NAME[:PORT]] [--header k=v]... [--trusted-proxies N] [--claims JSON] \
-[--workload ID] [--namespace NS] [--label k=v]... [--labels-file FILE] [--named-port NAME=N]... \
-[--istio-root-namespace NS]";
+#[macro_use]
+#[path = "shared/policy_files.rs"]
+mod policy_files;
+
+const USAGE: &str = concat!(
+    "usage: policy_check --policy FILE [--peer ID|none] [--source-ip ADDR] [--port N] \
+[--method M --path P] [--host NAME[:PORT]] [--header k=v]... [--trusted-proxies N] [--claims JSON] ",
+    workload_usage!()
+);
 
 #[derive(Default)]
 struct Args {
@@ -52,19 +57,7 @@ struct Args {
     headers: HeaderMap,
     trusted_proxies: usize,
     token: Option<(RequestPrincipal, Claims)>,
-    /// Set when any workload flag is given.
-    workload: Option<WorkloadContext>,
-}
-
-/// The identity `--peer` and `--workload` take: a SPIFFE ID or a Linkerd identity.
-fn identity(flag: &str, value: &str) -> Result<Identity, String> {
-    if value.starts_with("spiffe://") {
-        let id: SpiffeId = value.parse().map_err(|e| format!("{flag}: {e}"))?;
-        Ok(id.into())
-    } else {
-        let id = LinkerdId::parse(value).map_err(|e| format!("{flag}: {e}"))?;
-        Ok(id.into())
-    }
+    workload: policy_files::Workload,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,54 +73,7 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--policy" => args.policy = Some(value),
             "--peer" if value == "none" => args.peer = None,
-            "--peer" => args.peer = Some(identity("--peer", &value)?),
-            "--workload" => {
-                let id = identity("--workload", &value)?;
-                args.workload = Some(args.workload.take().unwrap_or_default().identity(id));
-            }
-            "--namespace" => {
-                args.workload = Some(
-                    args.workload
-                        .take()
-                        .unwrap_or_default()
-                        .namespace_name(value),
-                );
-            }
-            "--label" => {
-                let (k, v) = value
-                    .split_once('=')
-                    .ok_or_else(|| format!("--label: `{value}` is not key=value"))?;
-                args.workload = Some(args.workload.take().unwrap_or_default().label(k, v));
-            }
-            "--labels-file" => {
-                let ctx = args.workload.take().unwrap_or_default();
-                args.workload = Some(
-                    ctx.labels_from_file(&value)
-                        .map_err(|e| format!("--labels-file: {e}"))?,
-                );
-            }
-            "--named-port" => {
-                let (name, port) = value
-                    .split_once('=')
-                    .ok_or_else(|| format!("--named-port: `{value}` is not NAME=NUMBER"))?;
-                let port: u16 = port
-                    .parse()
-                    .map_err(|_| format!("--named-port: `{port}` is not a port number"))?;
-                args.workload = Some(
-                    args.workload
-                        .take()
-                        .unwrap_or_default()
-                        .named_port(name, port),
-                );
-            }
-            "--istio-root-namespace" => {
-                args.workload = Some(
-                    args.workload
-                        .take()
-                        .unwrap_or_default()
-                        .istio_root_namespace(value),
-                );
-            }
+            "--peer" => args.peer = Some(policy_files::identity("--peer", &value)?),
             "--source-ip" => {
                 args.source_ip = Some(
                     value
@@ -151,22 +97,11 @@ fn parse_args() -> Result<Args, String> {
             "--path" => args.path = Some(value),
             "--host" => args.host = Some(value),
             "--header" => {
-                let (k, v) = value
-                    .split_once('=')
-                    .ok_or_else(|| format!("--header: `{value}` is not k=v"))?;
-                let name = HeaderName::from_bytes(k.as_bytes())
-                    .map_err(|_| format!("--header: bad name `{k}`"))?;
-                let val =
-                    HeaderValue::from_str(v).map_err(|_| format!("--header: bad value `{v}`"))?;
+                let (name, val) = policy_files::header(&value)?;
                 args.headers.append(name, val);
             }
-            "--claims" => {
-                let claims = Claims::from_json(&value).map_err(|e| format!("--claims: {e}"))?;
-                let (Some(iss), Some(sub)) = (claims.issuer(), claims.subject()) else {
-                    return Err("--claims: a verified token has string `iss` and `sub`".into());
-                };
-                args.token = Some((RequestPrincipal::new(iss, sub), claims));
-            }
+            "--claims" => args.token = Some(policy_files::token(&value)?),
+            other if args.workload.take(other, &value)? => {}
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         }
     }
@@ -185,14 +120,10 @@ fn main() -> ExitCode {
         eprintln!("--policy is required\n{USAGE}");
         return ExitCode::from(2);
     };
-    let loaded = match &args.workload {
-        Some(ctx) => Policy::load_for(file, ctx),
-        None => Policy::load(file),
-    };
-    let policy = match loaded {
+    let policy = match args.workload.load(file) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("invalid policy: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };

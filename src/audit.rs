@@ -17,18 +17,44 @@
 //! `DEBUG`, optionally sampled ([`AuditConfig::sample_allowed`]) so that a busy
 //! service is not drowned. Select them with a tracing filter such as
 //! `meshless::audit=info`.
+//!
+//! [`AuditConfig::json_lines`] also writes each decision as one JSON object per line,
+//! with the same fields (and `port`, the local port the peer connected to), whatever
+//! the tracing filter: the input of `policy_insight suggest`, which proposes the
+//! least-privilege policy for the traffic it saw. Requests rejected before policy
+//! runs (400) are not decisions and are not written.
+//!
+//! ```
+//! use meshless::audit::AuditConfig;
+//! let dir = tempfile::tempdir()?;
+//! let audit = AuditConfig::json_lines_file(dir.path().join("audit.jsonl"))?;
+//! // AuthorizeLayer::new(policy).audit(audit)
+//! # drop(audit);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
-use std::sync::Arc;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::policy::{Decision, DefaultPolicy, Verdict};
 use crate::{PeerIdentity, RequestPrincipal};
 
-/// How allowed requests are logged (denials are always logged).
-#[derive(Debug, Clone)]
+/// How allowed requests are logged (denials are always logged), and where else.
+#[derive(Clone)]
 pub struct AuditConfig {
     sample_allowed: u64,
     counter: Arc<AtomicU64>,
+    json: Option<Arc<Mutex<dyn Write + Send>>>,
+}
+
+impl std::fmt::Debug for AuditConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditConfig")
+            .field("sample_allowed", &self.sample_allowed)
+            .field("json_lines", &self.json.is_some())
+            .finish()
+    }
 }
 
 impl Default for AuditConfig {
@@ -36,11 +62,38 @@ impl Default for AuditConfig {
         Self {
             sample_allowed: 1,
             counter: Arc::new(AtomicU64::new(0)),
+            json: None,
         }
     }
 }
 
 impl AuditConfig {
+    /// Also writes every decision to `writer` as a JSON line (the fields of the
+    /// module docs, plus `port`), flushed after each line. Allowed requests are
+    /// sampled as [`sample_allowed`](Self::sample_allowed) says. Lines are written
+    /// whole, under a lock that only the JSON writer takes; a write error drops the
+    /// line (and is logged at `WARN`), never the request.
+    pub fn json_lines(writer: impl Write + Send + 'static) -> Self {
+        Self {
+            json: Some(Arc::new(Mutex::new(writer))),
+            ..Self::default()
+        }
+    }
+
+    /// [`json_lines`](Self::json_lines) appending to the file at `path` (created if
+    /// missing).
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be opened for appending.
+    pub fn json_lines_file(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self::json_lines(std::io::LineWriter::new(file)))
+    }
+
     /// Logs one allowed request in `n` (`0` logs none, `1` all — the default). Denied
     /// and audited requests are never sampled away.
     pub fn sample_allowed(mut self, n: u64) -> Self {
@@ -124,18 +177,70 @@ pub(crate) fn decision(
             )
         };
     }
-    if decision.verdict() == Verdict::Allow && !decision.is_audited() {
-        // Checked first, so that a busy service with allowed-request logging off pays
-        // nothing here.
-        if tracing::enabled!(target: "meshless::audit", tracing::Level::DEBUG)
-            && config.take_allowed()
-        {
+    let plain_allow = decision.verdict() == Verdict::Allow && !decision.is_audited();
+    // Sampled once, for both outputs; checked first so that a busy service with
+    // allowed-request logging off pays nothing here.
+    let sampled = plain_allow
+        && (config.json.is_some()
+            || tracing::enabled!(target: "meshless::audit", tracing::Level::DEBUG))
+        && config.take_allowed();
+    if let Some(json) = &config.json
+        && (!plain_allow || sampled)
+    {
+        let line = JsonLine {
+            decision: label,
+            rule: decision.rule(),
+            reason: reason.to_string(),
+            peer: peer.to_string(),
+            source: source.to_string(),
+            method: req.method,
+            host: req.host,
+            path: req.path,
+            principal: Principal(req.principal).to_string(),
+            dry_run: decision.dry_run(),
+            audit: audits.to_string(),
+            port: peer.local_addr().map(|a| a.port()),
+        };
+        write_line(json, &line);
+    }
+    if plain_allow {
+        if sampled && tracing::enabled!(target: "meshless::audit", tracing::Level::DEBUG) {
             event!(debug, "request allowed");
         }
     } else if decision.is_allowed() {
         event!(info, "request allowed");
     } else {
         event!(info, "request denied");
+    }
+}
+
+/// One decision as a JSON line.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    decision: &'a str,
+    rule: &'a str,
+    reason: String,
+    peer: String,
+    source: String,
+    method: &'a str,
+    host: &'a str,
+    path: &'a str,
+    principal: String,
+    dry_run: bool,
+    audit: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+fn write_line(writer: &Mutex<dyn Write + Send>, line: &JsonLine<'_>) {
+    let mut bytes = serde_json::to_vec(line).unwrap_or_default();
+    bytes.push(b'\n');
+    // A writer that panicked mid-line is still usable for the next one.
+    let mut w = writer
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Err(e) = w.write_all(&bytes).and_then(|()| w.flush()) {
+        tracing::warn!(target: "meshless::audit", "cannot write the JSON audit line: {e}");
     }
 }
 

@@ -6,26 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The compiled example, built once with this test binary's profile and target dir.
+#[path = "support/example_bin.rs"]
+mod example_bin;
+
+/// The compiled example, built once.
 fn binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-        let target_dir = profile_dir.parent().unwrap();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--example", "policy_check", "--target-dir"])
-            .arg(target_dir);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().unwrap().success(),
-            "cargo build --example policy_check"
-        );
-        profile_dir.join("examples").join("policy_check")
-    })
+    BIN.get_or_init(|| example_bin::build("policy_check"))
 }
 
 /// Runs the example; returns (exit code, stdout, stderr).

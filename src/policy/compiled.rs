@@ -426,6 +426,12 @@ impl PeerRules {
         policy.decide(attrs, Some(self))
     }
 
+    /// The ids of the rules whose `from` clause matched, of every action (for
+    /// `analysis`).
+    pub(crate) fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.lists.iter().flat_map(|l| l.iter().copied())
+    }
+
     /// True when this was resolved for `policy` (not for an earlier or other one).
     pub(crate) fn is_for(&self, policy: &Policy) -> bool {
         self.generation == policy.generation

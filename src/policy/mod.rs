@@ -72,6 +72,8 @@ mod validate;
 mod values;
 mod workload;
 
+pub mod analysis;
+
 #[cfg(all(test, feature = "yaml"))]
 mod tests;
 #[cfg(all(test, feature = "yaml"))]
