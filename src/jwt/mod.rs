@@ -37,6 +37,8 @@ mod checks;
 mod error;
 #[cfg(feature = "jwt")]
 mod extract;
+#[cfg(feature = "jwt-https")]
+mod https_source;
 #[cfg(feature = "jwt")]
 mod issuer;
 #[cfg(feature = "jwt")]

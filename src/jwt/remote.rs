@@ -1,10 +1,9 @@
 //! JWKS fetched over HTTPS (feature `jwt-https`): a `jwks_uri` of an OIDC provider, or
 //! a SPIFFE bundle endpoint, cached and refreshed in the background.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Request, Uri, header};
 use http_body_util::{BodyExt, Empty, Limited};
@@ -13,8 +12,7 @@ use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
-use super::source::{Inner, Origin, parse_bytes};
-use super::{JwksError, JwksSource};
+use super::JwksError;
 
 /// The largest JWKS document accepted (1 MiB).
 const MAX_BODY: usize = 1 << 20;
@@ -35,7 +33,7 @@ impl Remote {
         &self.url
     }
 
-    fn new(url: &str, tls: Arc<ClientConfig>) -> Result<Self, JwksError> {
+    pub(super) fn new(url: &str, tls: Arc<ClientConfig>) -> Result<Self, JwksError> {
         let bad = |message: &str| JwksError::Fetch {
             url: url.to_owned(),
             message: message.to_owned(),
@@ -65,7 +63,7 @@ impl Remote {
         })
     }
 
-    async fn fetch(&self) -> Result<Vec<u8>, JwksError> {
+    pub(super) async fn fetch(&self) -> Result<Vec<u8>, JwksError> {
         let err = |message: String| JwksError::Fetch {
             url: self.url.to_string(),
             message,
@@ -107,81 +105,5 @@ impl Remote {
             Ok(result) => result.map_err(err),
             Err(_) => Err(err("timed out".into())),
         }
-    }
-}
-
-impl JwksSource {
-    /// Keys from a JWKS served over HTTPS (an OIDC provider's `jwks_uri`), fetched now
-    /// and then every `refresh` by a background task on the current tokio runtime.
-    ///
-    /// `tls` is the client configuration — its crypto provider and trusted roots are
-    /// the caller's explicit choice; the ALPN offer is forced to `http/1.1`. A failed
-    /// refresh keeps the last good keys and is reported by
-    /// [`last_error`](Self::last_error). Bodies over 1 MiB are refused.
-    ///
-    /// # Errors
-    /// [`JwksError`] when the URL is not `https`, or the first fetch or parse fails: a
-    /// source never starts without keys.
-    pub async fn fetch_jwks_https(
-        url: &str,
-        tls: Arc<ClientConfig>,
-        refresh: Duration,
-    ) -> Result<Self, JwksError> {
-        Self::fetch_https(url, tls, refresh, false).await
-    }
-
-    /// The `jwt-svid` keys of a SPIFFE bundle served over HTTPS (a SPIFFE bundle
-    /// endpoint with `https_web` authentication), refreshed like
-    /// [`fetch_jwks_https`](Self::fetch_jwks_https).
-    ///
-    /// # Errors
-    /// As for [`fetch_jwks_https`](Self::fetch_jwks_https).
-    pub async fn fetch_spiffe_bundle_https(
-        url: &str,
-        tls: Arc<ClientConfig>,
-        refresh: Duration,
-    ) -> Result<Self, JwksError> {
-        Self::fetch_https(url, tls, refresh, true).await
-    }
-
-    async fn fetch_https(
-        url: &str,
-        tls: Arc<ClientConfig>,
-        refresh: Duration,
-        spiffe_bundle: bool,
-    ) -> Result<Self, JwksError> {
-        let remote = Remote::new(url, tls)?;
-        let bytes = remote.fetch().await?;
-        let keys = parse_bytes(&bytes, spiffe_bundle)?;
-        let source = Self(Arc::new(Inner {
-            current: ArcSwap::from_pointee(keys),
-            origin: Origin::Https(remote),
-            spiffe_bundle,
-            state: Mutex::new((bytes, None)),
-        }));
-        let weak: Weak<Inner> = Arc::downgrade(&source.0);
-        let refresh = refresh.max(Duration::from_millis(10));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(refresh).await;
-                let Some(inner) = weak.upgrade() else { break };
-                // Errors are recorded in the source and logged.
-                let _ = JwksSource(inner).refresh().await;
-            }
-        });
-        Ok(source)
-    }
-
-    /// Fetches an HTTPS source now (other sources: `Ok(false)`). Returns whether the
-    /// keys changed.
-    ///
-    /// # Errors
-    /// [`JwksError`] when the fetch or parse fails; the last good keys stay in force.
-    pub async fn refresh(&self) -> Result<bool, JwksError> {
-        let Origin::Https(remote) = &self.0.origin else {
-            return self.reload();
-        };
-        let fetched = remote.fetch().await;
-        self.0.apply(fetched, remote.url())
     }
 }

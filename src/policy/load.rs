@@ -227,7 +227,10 @@ impl Policy {
             #[cfg(feature = "yaml")]
             Some("yaml" | "yml") => Self::yaml(text, context),
             #[cfg(not(feature = "yaml"))]
-            Some("yaml" | "yml") => Err(PolicyError::YamlDisabled),
+            Some("yaml" | "yml") => {
+                let _ = context; // manifests, which use it, need the `yaml` feature
+                Err(PolicyError::YamlDisabled)
+            }
             _ => {
                 return Err(PolicyError::UnknownFormat {
                     path: path.to_path_buf(),
