@@ -13,6 +13,13 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, all features, -D warnings)"
 cargo clippy --all-targets --all-features -- -D warnings
 
+step "each feature alone, with a crypto provider (what cargo hack check --each-feature does)"
+for features in aws-lc-rs ring aws-lc-rs,yaml aws-lc-rs,server aws-lc-rs,client aws-lc-rs,axum \
+  aws-lc-rs,testing aws-lc-rs,jwt aws-lc-rs,jwt-https; do
+  echo "  --no-default-features --features $features"
+  cargo check --quiet --lib --no-default-features --features "$features"
+done
+
 step "cargo test (all features)"
 cargo test --all-features
 

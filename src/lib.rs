@@ -10,6 +10,7 @@ mod identity;
 pub mod jwt;
 pub mod metrics;
 pub mod policy;
+#[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -26,5 +27,6 @@ pub use jwt::{Claims, ClaimsError, RequestPrincipal};
 pub use jwt::{JwtIssuer, JwtLayer};
 #[cfg(feature = "axum")]
 pub use server::{BoundedStream, MissingPeerIdentity, MtlsListener, MtlsListenerBuilder};
+#[cfg(feature = "server")]
 pub use server::{Server, serve, serve_with_graceful_shutdown};
 pub use tls::{MtlsAcceptor, MtlsConnector, TlsError};

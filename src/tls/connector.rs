@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
+#[cfg(feature = "client")]
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
@@ -196,11 +197,13 @@ impl MtlsConnection {
         (self.io.into_inner(), self.peer)
     }
 
+    #[cfg(feature = "client")]
     fn is_h2(&self) -> bool {
         self.io.inner().get_ref().1.alpn_protocol() == Some(b"h2")
     }
 }
 
+#[cfg(feature = "client")]
 impl Connection for MtlsConnection {
     fn connected(&self) -> Connected {
         let connected = Connected::new().extra(self.peer.clone());
