@@ -31,7 +31,7 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::Activity;
+use super::activity::Activity;
 use crate::tls::MtlsStream;
 
 /// Bytes were written (or offered) since the last successful flush.
