@@ -1,19 +1,20 @@
-//! What a connection is doing: requests started and in flight (for the idle check and
-//! parking), and the service wrapper that counts them and attaches the peer.
+//! What a connection is doing: requests started and in flight (for the idle check),
+//! what hyper did with the stream (for parking, [`ParkState`]), the service wrapper that
+//! counts requests and attaches the peer, and the wait for a request's first bytes.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
+use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::PeerIdentity;
-
-use super::park::ParkState;
+use crate::tls::MtlsStream;
 
 /// Requests started and in flight on one connection, for the idle check, and what
 /// parking an HTTP/1 connection needs to know.
@@ -174,5 +175,71 @@ where
             in_flight: Some(InFlight::new(&self.activity)),
             inner: self.inner.call(req),
         }
+    }
+}
+
+/// Bytes were written (or offered) since the last successful flush.
+pub(super) const WRITE_BUFFERED: u8 = 1;
+/// Shutdown of the stream has begun.
+pub(super) const SHUTTING_DOWN: u8 = 1 << 1;
+/// The current hyper connection has dispatched no request yet, or its last request
+/// had a body or asked for an upgrade.
+const NOT_BETWEEN_REQUESTS: u8 = 1 << 2;
+
+/// What the I/O and the service saw of the current hyper connection, for
+/// [`Activity::parkable`].
+#[derive(Debug, Default)]
+pub(super) struct ParkState(AtomicU8);
+
+impl ParkState {
+    pub(super) fn set(&self, flags: u8) {
+        self.0.fetch_or(flags, Ordering::Relaxed);
+    }
+
+    pub(super) fn clear(&self, flags: u8) {
+        self.0.fetch_and(!flags, Ordering::Relaxed);
+    }
+
+    /// A new hyper connection starts on the stream.
+    pub(super) fn connection_built(&self) {
+        self.0.store(NOT_BETWEEN_REQUESTS, Ordering::Relaxed);
+    }
+
+    /// A request was dispatched; `unfinished` when hyper may still have its body to
+    /// read, or may hand the stream to an upgrade.
+    pub(super) fn request_dispatched(&self, unfinished: bool) {
+        if unfinished {
+            self.set(NOT_BETWEEN_REQUESTS);
+        } else {
+            self.clear(NOT_BETWEEN_REQUESTS);
+        }
+    }
+
+    /// With no request in flight: hyper waits for the next request, with nothing
+    /// left to write.
+    pub(super) fn is_idle(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Waits until `stream` has request bytes to read, or the peer closed; false on an
+/// error, or when `idle` completes or shutdown begins first.
+pub(super) async fn first_bytes(
+    stream: &MtlsStream,
+    idle: Pin<&mut impl Future<Output = ()>>,
+    shutdown: &mut watch::Receiver<()>,
+) -> bool {
+    // Plaintext that rustls already decrypted (sent along with the client's Finished,
+    // or after what hyper read) will never make the socket readable again: don't wait
+    // for it.
+    if let MtlsStream::Tls(tls) = stream
+        && !tls.get_ref().1.wants_read()
+    {
+        return true;
+    }
+    tokio::select! {
+        readable = stream.tcp().readable() => readable.is_ok(),
+        () = idle => false,
+        _ = shutdown.changed() => false,
     }
 }

@@ -15,10 +15,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tower_service::Service;
 
-use crate::tls::{MtlsAcceptor, MtlsStream};
+use crate::tls::MtlsAcceptor;
 
 use super::BoxError;
-use super::activity::{Activity, AddPeer, idle_check};
+use super::activity::{Activity, AddPeer, first_bytes, idle_check};
 use super::builder::Settings;
 use super::h1::serve_http1;
 
@@ -99,28 +99,6 @@ impl ConnTask {
                 .await;
             }
         }
-    }
-}
-
-/// Waits until `stream` has request bytes to read, or the peer closed; false on an
-/// error, or when `idle` completes or shutdown begins first.
-pub(super) async fn first_bytes(
-    stream: &MtlsStream,
-    idle: Pin<&mut impl Future<Output = ()>>,
-    shutdown: &mut watch::Receiver<()>,
-) -> bool {
-    // Plaintext that rustls already decrypted (sent along with the client's Finished,
-    // or after what hyper read) will never make the socket readable again: don't wait
-    // for it.
-    if let MtlsStream::Tls(tls) = stream
-        && !tls.get_ref().1.wants_read()
-    {
-        return true;
-    }
-    tokio::select! {
-        readable = stream.tcp().readable() => readable.is_ok(),
-        () = idle => false,
-        _ = shutdown.changed() => false,
     }
 }
 

@@ -18,8 +18,7 @@ use tower_service::Service;
 use crate::tls::MtlsStream;
 
 use super::BoxError;
-use super::activity::{Activity, AddPeer, idle_check, quiet};
-use super::connection::first_bytes;
+use super::activity::{Activity, AddPeer, first_bytes, idle_check, quiet};
 use super::park::ParkIo;
 
 /// Serves an HTTP/1.1 connection, parking it (see [`park`](super::park)) whenever it is idle between

@@ -25,58 +25,13 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::activity::Activity;
+use super::activity::{Activity, SHUTTING_DOWN, WRITE_BUFFERED};
 use crate::tls::MtlsStream;
-
-/// Bytes were written (or offered) since the last successful flush.
-const WRITE_BUFFERED: u8 = 1;
-/// Shutdown of the stream has begun.
-const SHUTTING_DOWN: u8 = 1 << 1;
-/// The current hyper connection has dispatched no request yet, or its last request
-/// had a body or asked for an upgrade.
-const NOT_BETWEEN_REQUESTS: u8 = 1 << 2;
-
-/// What the I/O and the service saw of the current hyper connection, for
-/// [`Activity::parkable`].
-#[derive(Debug, Default)]
-pub(super) struct ParkState(AtomicU8);
-
-impl ParkState {
-    fn set(&self, flags: u8) {
-        self.0.fetch_or(flags, Ordering::Relaxed);
-    }
-
-    fn clear(&self, flags: u8) {
-        self.0.fetch_and(!flags, Ordering::Relaxed);
-    }
-
-    /// A new hyper connection starts on the stream.
-    pub(super) fn connection_built(&self) {
-        self.0.store(NOT_BETWEEN_REQUESTS, Ordering::Relaxed);
-    }
-
-    /// A request was dispatched; `unfinished` when hyper may still have its body to
-    /// read, or may hand the stream to an upgrade.
-    pub(super) fn request_dispatched(&self, unfinished: bool) {
-        if unfinished {
-            self.set(NOT_BETWEEN_REQUESTS);
-        } else {
-            self.clear(NOT_BETWEEN_REQUESTS);
-        }
-    }
-
-    /// With no request in flight: hyper waits for the next request, with nothing
-    /// left to write.
-    pub(super) fn is_idle(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == 0
-    }
-}
 
 /// The stream under a parkable hyper connection: records what hyper does with it in the
 /// connection's [`Activity`], and first replays the bytes a parked connection had read.
