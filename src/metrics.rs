@@ -189,21 +189,15 @@ impl Metrics {
         res
     }
 
-    pub(crate) fn http_decision(
-        &self,
-        verdict: crate::policy::Verdict,
-        rule: &Arc<str>,
-        tls: bool,
-    ) {
-        use crate::policy::Verdict;
+    pub(crate) fn http_decision(&self, outcome: HttpOutcome, rule: &Arc<str>, tls: bool) {
         let labels = AuthzLabels {
             authz: Name(rule.clone()),
             tls,
         };
-        let family = match verdict {
-            Verdict::Allow => &self.http_allow,
-            Verdict::NotFound => &self.http_not_found,
-            _ => &self.http_deny,
+        let family = match outcome {
+            HttpOutcome::Allow => &self.http_allow,
+            HttpOutcome::NotFound => &self.http_not_found,
+            HttpOutcome::Deny => &self.http_deny,
         };
         family.get_or_create(&labels).inc();
     }
@@ -262,4 +256,15 @@ impl Metrics {
         };
         self.reloads.get_or_create(&labels).inc();
     }
+}
+
+/// Which counter an HTTP authorization decision goes to (Linkerd's families).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpOutcome {
+    /// `inbound_http_authz_allow_total`.
+    Allow,
+    /// `inbound_http_authz_deny_total`.
+    Deny,
+    /// `inbound_http_route_not_found_total`.
+    NotFound,
 }

@@ -379,3 +379,24 @@ mod with_axum {
         assert!(!body_of(response).await.contains("you are"));
     }
 }
+
+#[tokio::test]
+async fn an_acceptor_counts_handshakes_into_its_own_metrics() {
+    let ca = TestCa::new("example.org").unwrap();
+    let metrics = Arc::new(meshless::metrics::Metrics::new());
+    let acceptor = MtlsAcceptor::builder(server_source(&ca))
+        .metrics(metrics.clone())
+        .build()
+        .unwrap();
+    let (addr, request) = serve_and_request(&ca, acceptor).await;
+    assert_eq!(request().await.unwrap(), format!("hello {CLIENT_ID}"));
+    let mut plain = TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut plain, b"GET / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let _ = timeout(STEP, plain.read(&mut buf)).await;
+    let text = metrics.render();
+    assert!(text.contains(r#"result="success""#), "{text}");
+    assert!(text.contains("plaintext_in_strict_mode"), "{text}");
+}

@@ -12,7 +12,7 @@ use super::deny::{DefaultDeny, Denial, DenyKind, OnDeny, is_grpc};
 use super::future::ResponseFuture;
 use super::{ambiguity, headers};
 use crate::audit::{self, AuditConfig, RequestView};
-use crate::metrics::Metrics;
+use crate::metrics::{HttpOutcome, Metrics};
 use crate::policy::{
     Decision, PolicyHandle, RequestAttrs, Verdict, client_address, normalize_target,
     without_parameters,
@@ -332,9 +332,14 @@ impl<S, D> Authorize<S, D> {
         }
 
         let tls = peer.is_authenticated();
+        let outcome = match decision.verdict() {
+            Verdict::Allow => HttpOutcome::Allow,
+            Verdict::NotFound => HttpOutcome::NotFound,
+            _ => HttpOutcome::Deny,
+        };
         shared
             .metrics
-            .http_decision(decision.verdict(), decision.rule_name(), tls);
+            .http_decision(outcome, decision.rule_name(), tls);
         let view = RequestView {
             method: req.method().as_str(),
             host: host.unwrap_or(""),

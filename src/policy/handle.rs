@@ -111,7 +111,7 @@ impl PolicyHandle {
     /// Counts reloads (`meshless_reloads_total{kind="policy"}`) into `metrics` instead
     /// of [`Metrics::global`]. Applies to every clone of this handle.
     #[must_use]
-    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Self {
+    pub fn metrics(self, metrics: Arc<Metrics>) -> Self {
         *self
             .state
             .metrics

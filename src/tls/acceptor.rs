@@ -12,6 +12,7 @@ use super::admission::Admission;
 use super::{
     MtlsStream, SpiffeClientVerifier, TlsError, TlsSource, default_server_alpn, server_config,
 };
+use crate::metrics::Metrics;
 use crate::svid::validate_leaf;
 use crate::{PeerIdentity, Unauthenticated};
 
@@ -71,6 +72,7 @@ struct Inner {
     timeout: Duration,
     limits: (usize, usize),
     admission: Admission,
+    metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for MtlsAcceptor {
@@ -96,6 +98,7 @@ pub struct MtlsAcceptorBuilder {
     timeout: Duration,
     max_handshakes: usize,
     max_per_source: Option<usize>,
+    metrics: Option<Arc<Metrics>>,
     max_intermediates: Option<usize>,
     alpn: Vec<Vec<u8>>,
 }
@@ -147,6 +150,13 @@ impl MtlsAcceptorBuilder {
     /// its later handshakes wait for one of its own to finish.
     pub fn max_handshakes_per_source(mut self, max: usize) -> Self {
         self.max_per_source = Some(max.max(1));
+        self
+    }
+
+    /// Counts handshakes (`inbound_tls_handshakes_total`) into `metrics` instead of
+    /// [`Metrics::global`].
+    pub fn metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -204,6 +214,10 @@ impl MtlsAcceptorBuilder {
         let (first_byte_timeout, timeout) = (self.first_byte_timeout, self.timeout);
         let total = self.max_handshakes;
         let per_source = self.max_per_source.unwrap_or(total / 4).clamp(1, total);
+        let metrics = self
+            .metrics
+            .clone()
+            .unwrap_or_else(|| Metrics::global().clone());
         let config = self.server_config()?;
         Ok(MtlsAcceptor {
             inner: Arc::new(Inner {
@@ -214,6 +228,7 @@ impl MtlsAcceptorBuilder {
                 timeout,
                 limits: (total, per_source),
                 admission: Admission::new(total, per_source),
+                metrics,
             }),
         })
     }
@@ -238,6 +253,7 @@ impl MtlsAcceptor {
             timeout: Duration::from_secs(10),
             max_handshakes: 1024,
             max_per_source: None,
+            metrics: None,
             max_intermediates: None,
             alpn: default_server_alpn(),
         }
@@ -267,7 +283,7 @@ impl MtlsAcceptor {
     /// Runs the handshake on `tcp` and returns the stream with the peer's proven
     /// identity (and both socket addresses). Refusals are logged (target
     /// `meshless::tls`) with their [`TlsError::reason`]; every handshake is counted in
-    /// [`Metrics::global`](crate::metrics::Metrics::global) as
+    /// the acceptor's [`Metrics`] (by default [`Metrics::global`]) as
     /// `inbound_tls_handshakes_total{result, reason}`.
     ///
     /// The stages, their timeouts and the handshake slots are described under
@@ -280,7 +296,7 @@ impl MtlsAcceptor {
     pub async fn accept(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let remote = tcp.peer_addr().ok();
         let result = self.admit(tcp, remote.map_or(0, |a| a.port())).await;
-        let metrics = crate::metrics::Metrics::global();
+        let metrics = &self.inner.metrics;
         match &result {
             Ok((_, peer)) if !peer.is_authenticated() => {}
             Ok(_) => metrics.handshake(Ok(())),

@@ -250,7 +250,7 @@ fn reload_from_keeps_the_last_good_policy_and_counts_failures() {
     let metrics = Arc::new(Metrics::new());
     let handle = PolicyHandle::from_file(&path)
         .unwrap()
-        .with_metrics(metrics.clone());
+        .metrics(metrics.clone());
     let docs = hostile_documents();
     for (i, doc) in docs.iter().enumerate() {
         replace(&path, doc);
@@ -298,7 +298,7 @@ fn watch_keeps_the_last_good_policy_through_corrupt_and_missing_files() {
     let metrics = Arc::new(Metrics::new());
     let handle = PolicyHandle::from_file(&path)
         .unwrap()
-        .with_metrics(metrics.clone());
+        .metrics(metrics.clone());
     let _watcher = handle.watch(&path, Duration::from_millis(20));
     for (i, doc) in hostile_documents().iter().enumerate() {
         replace(&path, doc);

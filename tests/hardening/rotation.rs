@@ -76,7 +76,7 @@ async fn rotate_under_load(rounds: u32) {
     std::fs::write(&policy_path, policy(0)).unwrap();
     let handle = PolicyHandle::from_file(&policy_path)
         .unwrap()
-        .with_metrics(metrics.clone());
+        .metrics(metrics.clone());
     let _watcher = handle.watch(&policy_path, Duration::from_millis(50));
     let acceptor = MtlsAcceptor::new(files.source()).unwrap();
     let server = Server::start_with(ca.clone(), acceptor, handle.clone()).await;
