@@ -58,7 +58,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// closed at the acceptor's first-byte or handshake timeout.
 /// HTTP/1.1 or HTTP/2 is chosen by ALPN (detected from the first bytes for plaintext
 /// peers of a permissive acceptor); every request carries the connection's
-/// [`PeerIdentity`] in its extensions. A connection that starts no request for 30 to
+/// [`PeerIdentity`](crate::PeerIdentity) in its extensions. A connection that starts no request for 30 to
 /// 60 seconds while none is in flight is closed (HTTP/2 with a GOAWAY), so a silent or
 /// byte-by-byte client cannot hold a connection; a long upload or a streamed response
 /// keeps its connection. An idle HTTP/1.1 keep-alive connection (ALPN `http/1.1`) holds
