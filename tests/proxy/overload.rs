@@ -88,6 +88,17 @@ async fn serve_stall(mut tcp: TcpStream, stalled: &AtomicUsize) {
     }
 }
 
+/// The proxy, configured with `limits` (TOML lines for `[[inbound]]`), in front of a
+/// fresh [`StallApp`]: the workspace, the app, the proxy's port and process.
+async fn proxy_before_stall_app(limits: &str) -> (Workspace, StallApp, u16, Proc) {
+    let ws = Workspace::new();
+    let app = StallApp::default();
+    let addr = app.start().await;
+    let (config, port, admin) = inbound_config(&ws, addr.port(), "strict", limits);
+    let proxy = ws.start_proxy("proxy", &config, admin).await;
+    (ws, app, port, proxy)
+}
+
 /// An HTTP/2 client on one mTLS connection of its own, as `CLIENT_ID`.
 fn h2_client(ws: &Workspace) -> Client<MtlsConnector, Empty<Bytes>> {
     let source = ws.ca.tls_source(CLIENT_ID).unwrap();
@@ -135,13 +146,9 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_side_is_bounded_queued_then_refused_and_timed_out() {
-    let ws = Workspace::new();
-    let app = StallApp::default();
-    let addr = app.start().await;
     let limits = "[inbound.limits]\nmax_app_connections = 4\nmax_app_queue = 2\n\
                   app_queue_timeout_ms = 500\napp_response_timeout_ms = 1500\n";
-    let (config, port, admin) = inbound_config(&ws, addr.port(), "strict", limits);
-    let proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, app, port, proxy) = proxy_before_stall_app(limits).await;
 
     // Ten streams on one connection to a path the app never answers.
     let client = h2_client(&ws);
@@ -195,13 +202,9 @@ async fn the_app_side_is_bounded_queued_then_refused_and_timed_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn good_clients_are_served_while_peers_hold_streams_on_a_stalled_path() {
-    let ws = Workspace::new();
-    let app = StallApp::default();
-    let addr = app.start().await;
     let limits = "[inbound.limits]\nmax_concurrent_streams = 5\nmax_app_connections = 20\n\
                   app_response_timeout_ms = 60000\n";
-    let (config, port, admin) = inbound_config(&ws, addr.port(), "strict", limits);
-    let proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, app, port, proxy) = proxy_before_stall_app(limits).await;
 
     // Three connections, each with 20 streams on `/stall`: 5 each get through.
     let held = hold_stalled_streams(&ws, port, 3, 20);
@@ -268,11 +271,7 @@ fn summary(outcomes: &[Result<Duration, String>]) -> (usize, Duration) {
 async fn overload_full_size_silent_and_dribbling_connections() {
     let (silent_n, dribble_n) = (5_000, 200);
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
-    let ws = Workspace::new();
-    let app = StallApp::default();
-    let addr = app.start().await;
-    let (config, port, admin) = inbound_config(&ws, addr.port(), "strict", "");
-    let proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, _app, port, proxy) = proxy_before_stall_app("").await;
     let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
 
     let opened = std::time::Instant::now();
@@ -339,11 +338,7 @@ async fn overload_full_size_silent_and_dribbling_connections() {
 async fn overload_full_size_stalled_streams() {
     let (conns, streams) = (3, 200);
     rlimit::increase_nofile_limit(u64::MAX).unwrap();
-    let ws = Workspace::new();
-    let app = StallApp::default();
-    let addr = app.start().await;
-    let (config, port, admin) = inbound_config(&ws, addr.port(), "strict", "");
-    let proxy = ws.start_proxy("proxy", &config, admin).await;
+    let (ws, app, port, proxy) = proxy_before_stall_app("").await;
     let before = open_fds(&proxy);
 
     let held = hold_stalled_streams(&ws, port, conns, streams);
