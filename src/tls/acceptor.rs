@@ -1,6 +1,7 @@
 //! [`MtlsAcceptor`]: the server side of mutual TLS, strict or permissive.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -295,7 +296,7 @@ impl MtlsAcceptor {
     /// [`TlsError::HandshakeTimeout`], or a protocol or I/O failure.
     pub async fn accept(&self, tcp: TcpStream) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let remote = tcp.peer_addr().ok();
-        let result = self.admit(tcp, remote.map_or(0, |a| a.port())).await;
+        let result = self.admit(tcp, remote).await;
         let metrics = &self.inner.metrics;
         match &result {
             Ok((_, peer)) if !peer.is_authenticated() => {}
@@ -335,13 +336,15 @@ impl MtlsAcceptor {
     }
 
     /// The three stages of admission, each under its own deadline.
+    /// `remote` is the peer's address, read once by [`accept`](Self::accept).
     async fn admit(
         &self,
         tcp: TcpStream,
-        port: u16,
+        remote: Option<SocketAddr>,
     ) -> Result<(MtlsStream, PeerIdentity), TlsError> {
         let wait = self.inner.first_byte_timeout;
         let mut first = [0u8; 1];
+        let port = remote.map_or(0, |a| a.port());
         match tokio::time::timeout(spread(wait, port), tcp.peek(&mut first)).await {
             Err(_) => return Err(TlsError::FirstByteTimeout(wait)),
             Ok(Ok(0)) => {
@@ -354,7 +357,7 @@ impl MtlsAcceptor {
             Ok(read) => read?,
         };
         let timeout = self.inner.timeout;
-        tokio::time::timeout(timeout, self.handshake(tcp, first[0]))
+        tokio::time::timeout(timeout, self.handshake(tcp, remote, first[0]))
             .await
             .unwrap_or(Err(TlsError::HandshakeTimeout(timeout)))
     }
@@ -362,9 +365,10 @@ impl MtlsAcceptor {
     async fn handshake(
         &self,
         tcp: TcpStream,
+        remote: Option<SocketAddr>,
         first: u8,
     ) -> Result<(MtlsStream, PeerIdentity), TlsError> {
-        let addrs = (tcp.peer_addr().ok(), tcp.local_addr().ok());
+        let addrs = (remote, tcp.local_addr().ok());
         let with_addrs = |mut peer: PeerIdentity| {
             if let Some(remote) = addrs.0 {
                 peer = peer.with_remote_addr(remote);
